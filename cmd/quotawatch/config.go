@@ -1,0 +1,347 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+
+	"github.com/quotawatch/quotawatch/alerts"
+	"github.com/quotawatch/quotawatch/monitor"
+	"github.com/quotawatch/quotawatch/parser"
+)
+
+// ConfigError is a configuration problem: exit 2, one line naming the key.
+type ConfigError struct {
+	Key    string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Key == "" {
+		return "config: " + e.Reason
+	}
+	return "config: " + e.Key + ": " + e.Reason
+}
+
+func cfgErr(key, format string, args ...any) error {
+	return &ConfigError{Key: key, Reason: fmt.Sprintf(format, args...)}
+}
+
+// SourceConfig is one entry of `sources`.
+type SourceConfig struct {
+	Type   string        `mapstructure:"type" json:"type"`
+	Dir    string        `mapstructure:"dir" json:"dir,omitempty"`
+	Path   string        `mapstructure:"path" json:"path,omitempty"`
+	Name   string        `mapstructure:"name" json:"name,omitempty"`
+	Fields parser.Fields `mapstructure:"fields" json:"fields,omitempty"`
+}
+
+// CustomerConfig is one entry of `customers`.
+type CustomerConfig struct {
+	ID       string        `mapstructure:"id" json:"id"`
+	Name     string        `mapstructure:"name" json:"name,omitempty"`
+	Phone    string        `mapstructure:"phone" json:"phone,omitempty"`
+	Tier     string        `mapstructure:"tier" json:"tier"`
+	Timezone string        `mapstructure:"timezone" json:"timezone,omitempty"`
+	Language string        `mapstructure:"language" json:"language,omitempty"`
+	Match    monitor.Match `mapstructure:"match" json:"match"`
+}
+
+// Config is the whole configuration file.
+type Config struct {
+	Timezone string `mapstructure:"timezone" json:"timezone"`
+	Store    struct {
+		Path string `mapstructure:"path" json:"path"`
+	} `mapstructure:"store" json:"store"`
+	Sources         []SourceConfig         `mapstructure:"sources" json:"sources"`
+	Tiers           map[string]alerts.Tier `mapstructure:"tiers" json:"tiers"`
+	Customers       []CustomerConfig       `mapstructure:"customers" json:"customers"`
+	DefaultCustomer string                 `mapstructure:"default_customer" json:"default_customer,omitempty"`
+	Prices          []monitor.Price        `mapstructure:"prices" json:"prices,omitempty"`
+	Monitor         struct {
+		MaxLineBytes int           `mapstructure:"max_line_bytes" json:"max_line_bytes"`
+		BatchEvents  int           `mapstructure:"batch_events" json:"batch_events"`
+		Rescan       time.Duration `mapstructure:"rescan_interval" json:"rescan_interval"`
+	} `mapstructure:"monitor" json:"monitor"`
+	Alerts alerts.Config       `mapstructure:"alerts" json:"alerts"`
+	Notify alerts.NotifyConfig `mapstructure:"notify" json:"notify"`
+	HTTP   struct {
+		Listen string `mapstructure:"listen" json:"listen"`
+	} `mapstructure:"http" json:"http"`
+	Log struct {
+		Level string `mapstructure:"level" json:"level"`
+	} `mapstructure:"log" json:"log"`
+
+	// Resolved by validate.
+	loc       *time.Location
+	custLocs  map[string]*time.Location
+	file      string
+	customers map[string]*CustomerConfig
+}
+
+// defaults are set for every scalar key, which is also what lets viper's
+// Unmarshal see QUOTAWATCH_<KEY> environment overrides (go-libraries.md).
+var defaults = map[string]any{
+	"timezone":                          "Asia/Riyadh",
+	"store.path":                        "./quotawatch.db",
+	"default_customer":                  "",
+	"monitor.max_line_bytes":            monitor.DefaultMaxLineBytes,
+	"monitor.batch_events":              monitor.DefaultBatchEvents,
+	"monitor.rescan_interval":           monitor.DefaultRescan.String(),
+	"alerts.schedule":                   "*/5 * * * *",
+	"alerts.digest_schedule":            "0 9 * * *",
+	"alerts.language":                   "ar",
+	"alerts.upgrade_url":                "",
+	"alerts.operator_phone":             "",
+	"alerts.degraded_after_limit":       false,
+	"notify.channel":                    "log",
+	"notify.whatsapp.api_base":          "https://graph.facebook.com/v25.0",
+	"notify.whatsapp.phone_number_id":   "",
+	"notify.whatsapp.token_env":         "QUOTAWATCH_WHATSAPP_TOKEN",
+	"notify.whatsapp.token_file":        "",
+	"notify.whatsapp.template":          "",
+	"notify.whatsapp.template_language": "ar",
+	"notify.clawdbot.command":           "clawdbot",
+	"notify.clawdbot.timeout":           "30s",
+	"notify.webhook.url":                "",
+	"http.listen":                       "",
+	"log.level":                         "info",
+}
+
+// findConfig returns the file to read: --config, else ./quotawatch.yaml,
+// else ~/.config/quotawatch/config.yaml, else "" (defaults only).
+func findConfig(flag string) (string, error) {
+	if flag != "" {
+		if _, err := os.Stat(flag); err != nil {
+			return "", cfgErr("--config", "%v", err)
+		}
+		return flag, nil
+	}
+	if _, err := os.Stat("quotawatch.yaml"); err == nil {
+		return "quotawatch.yaml", nil
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		p := filepath.Join(home, ".config", "quotawatch", "config.yaml")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", nil
+}
+
+var invalidKeys = regexp.MustCompile(`has invalid keys: (.*)`)
+
+// loadConfig reads, decodes and validates the configuration.
+func loadConfig(file, dbFlag string) (*Config, error) {
+	path, err := findConfig(file)
+	if err != nil {
+		return nil, err
+	}
+	v := viper.New()
+	for k, d := range defaults {
+		v.SetDefault(k, d)
+	}
+	v.SetEnvPrefix("QUOTAWATCH")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if path != "" {
+		v.SetConfigFile(path)
+		if filepath.Ext(path) == "" {
+			v.SetConfigType("yaml")
+		}
+		if err := v.ReadInConfig(); err != nil {
+			return nil, cfgErr("", "read %s: %s", path, oneLine(err.Error()))
+		}
+	}
+	var c Config
+	if err := v.UnmarshalExact(&c); err != nil {
+		msg := oneLine(err.Error())
+		if m := invalidKeys.FindStringSubmatch(msg); m != nil {
+			return nil, cfgErr(strings.TrimSpace(m[1]), "unknown key")
+		}
+		return nil, cfgErr("", "%s", msg)
+	}
+	// viper drops empty maps when unmarshalling, so `pro: {}` (an unlimited
+	// tier) must be recovered from the raw keys.
+	for name := range v.GetStringMap("tiers") {
+		if _, ok := c.Tiers[name]; !ok {
+			if c.Tiers == nil {
+				c.Tiers = map[string]alerts.Tier{}
+			}
+			c.Tiers[name] = alerts.Tier{}
+		}
+	}
+	c.file = path
+	if dbFlag != "" {
+		c.Store.Path = dbFlag
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// expandHome resolves a leading ~/ the way a shell would.
+func expandHome(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, strings.TrimPrefix(p, "~"))
+		}
+	}
+	return p
+}
+
+func (c *Config) validate() error {
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil || c.Timezone == "" {
+		return cfgErr("timezone", "invalid timezone %q", c.Timezone)
+	}
+	c.loc = loc
+	if c.Store.Path == "" {
+		return cfgErr("store.path", "must not be empty")
+	}
+	c.Store.Path = expandHome(c.Store.Path)
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		key := fmt.Sprintf("sources[%d]", i)
+		switch s.Type {
+		case monitor.SourceClawdbot, "":
+			s.Type = monitor.SourceClawdbot
+			if s.Dir == "" {
+				return cfgErr(key+".dir", "required for a clawdbot source")
+			}
+			s.Dir = expandHome(s.Dir)
+			if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
+				return cfgErr(key+".dir", "%s is not a directory", s.Dir)
+			}
+		case monitor.SourceJSONL:
+			if s.Path == "" {
+				return cfgErr(key+".path", "required for a jsonl source")
+			}
+			s.Path = expandHome(s.Path)
+			if _, err := filepath.Match(s.Path, ""); err != nil {
+				return cfgErr(key+".path", "bad glob: %v", err)
+			}
+			if dir := filepath.Dir(s.Path); !strings.ContainsAny(dir, "*?[") {
+				if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+					return cfgErr(key+".path", "directory %s does not exist", dir)
+				}
+			}
+			if s.Name == "" {
+				s.Name = fmt.Sprintf("jsonl%d", i)
+			}
+			if s.Fields == (parser.Fields{}) {
+				s.Fields = parser.DefaultFields()
+			}
+		case "openclaw":
+			return cfgErr(key+".type", "openclaw (SQLite transcripts) is not supported yet; use an OpenClaw JSONL export with type clawdbot")
+		default:
+			return cfgErr(key+".type", "unknown source type %q (clawdbot or jsonl)", s.Type)
+		}
+	}
+	for name, t := range c.Tiers {
+		if t.Requests < 0 || t.Tokens < 0 || t.CostUSD < 0 {
+			return cfgErr("tiers."+name, "limits must not be negative")
+		}
+	}
+	c.customers = map[string]*CustomerConfig{}
+	c.custLocs = map[string]*time.Location{}
+	for i := range c.Customers {
+		cu := &c.Customers[i]
+		key := fmt.Sprintf("customers[%d]", i)
+		if cu.ID == "" {
+			return cfgErr(key+".id", "required")
+		}
+		if cu.ID == monitor.Unassigned {
+			return cfgErr(key+".id", "%q is reserved", cu.ID)
+		}
+		if _, dup := c.customers[cu.ID]; dup {
+			return cfgErr(key+".id", "duplicate customer id %q", cu.ID)
+		}
+		c.customers[cu.ID] = cu
+		if cu.Tier != "" {
+			if _, ok := c.Tiers[strings.ToLower(cu.Tier)]; !ok {
+				return cfgErr(key+".tier", "unknown tier %q", cu.Tier)
+			}
+			cu.Tier = strings.ToLower(cu.Tier)
+		}
+		if cu.Timezone != "" {
+			l, err := time.LoadLocation(cu.Timezone)
+			if err != nil {
+				return cfgErr(key+".timezone", "invalid timezone %q", cu.Timezone)
+			}
+			c.custLocs[cu.ID] = l
+		}
+		if cu.Match.SessionKey != "" {
+			if _, err := filepath.Match(cu.Match.SessionKey, ""); err != nil {
+				return cfgErr(key+".match.session_key", "bad glob: %v", err)
+			}
+		}
+	}
+	if c.DefaultCustomer != "" {
+		if _, ok := c.customers[c.DefaultCustomer]; !ok {
+			return cfgErr("default_customer", "%q is not a configured customer id", c.DefaultCustomer)
+		}
+	}
+	for i, p := range c.Prices {
+		if p.Model == "" {
+			return cfgErr(fmt.Sprintf("prices[%d].model", i), "required")
+		}
+		if p.Input < 0 || p.Output < 0 || p.CacheRead < 0 || p.CacheWrite < 0 {
+			return cfgErr(fmt.Sprintf("prices[%d]", i), "prices must not be negative")
+		}
+	}
+	if c.Monitor.MaxLineBytes < 1024 {
+		return cfgErr("monitor.max_line_bytes", "must be at least 1024")
+	}
+	if c.Monitor.BatchEvents < 1 {
+		return cfgErr("monitor.batch_events", "must be at least 1")
+	}
+	if c.Monitor.Rescan < time.Second {
+		return cfgErr("monitor.rescan_interval", "must be at least 1s")
+	}
+	if len(c.Alerts.Thresholds) == 0 {
+		c.Alerts.Thresholds = alerts.DefaultThresholds()
+	}
+	switch c.Notify.Channel {
+	case "log", "whatsapp", "clawdbot", "webhook":
+	default:
+		return cfgErr("notify.channel", "unknown channel %q (log, whatsapp, clawdbot or webhook)", c.Notify.Channel)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		return cfgErr("log.level", "unknown level %q", c.Log.Level)
+	}
+	return nil
+}
+
+// attributor builds the monitor's view of customers.
+func (c *Config) attributor() *monitor.Attributor {
+	cs := make([]monitor.Customer, 0, len(c.Customers))
+	for _, cu := range c.Customers {
+		cs = append(cs, monitor.Customer{ID: cu.ID, Match: cu.Match, Timezone: c.custLocs[cu.ID]})
+	}
+	return monitor.NewAttributor(cs, c.DefaultCustomer, c.loc)
+}
+
+// monitorConfig builds the monitor's part.
+func (c *Config) monitorConfig() monitor.Config {
+	mc := monitor.Config{Prices: c.Prices, MaxLineBytes: c.Monitor.MaxLineBytes, BatchEvents: c.Monitor.BatchEvents, Rescan: c.Monitor.Rescan}
+	for _, s := range c.Sources {
+		mc.Sources = append(mc.Sources, monitor.Source{Type: s.Type, Dir: s.Dir, Path: s.Path, Name: s.Name, Fields: s.Fields})
+	}
+	return mc
+}
+
+var errNoSources = errors.New("no sources")

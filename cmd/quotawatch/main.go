@@ -1,0 +1,295 @@
+// Command quotawatch meters Clawdbot's AI provider calls per customer into
+// SQLite and warns customers approaching their monthly limit.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+	_ "time/tzdata" // timezones work on hosts without a zoneinfo database
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/quotawatch/quotawatch/monitor"
+	"github.com/quotawatch/quotawatch/store"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// app holds what the commands share.
+type app struct {
+	configFile string
+	dbFile     string
+	logLevel   string
+	stdout     io.Writer
+	stderr     io.Writer
+	now        func() time.Time
+	log        *slog.Logger
+}
+
+// Main runs the CLI and returns the process exit code: 0 ok, 1 runtime
+// failure, 2 bad usage or bad configuration.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr, now: time.Now}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "quotawatch: "+oneLine(err.Error()))
+	var ce *ConfigError
+	var ee *exitError
+	switch {
+	case errors.As(err, &ce):
+		return 2
+	case errors.As(err, &ee):
+		return ee.code
+	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "unknown flag"),
+		strings.Contains(err.Error(), "flag needs an argument"), strings.Contains(err.Error(), "invalid argument"),
+		strings.Contains(err.Error(), "accepts "), strings.Contains(err.Error(), "unknown shorthand"):
+		return 2
+	}
+	return 1
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "quotawatch",
+		Short:         "Meter Clawdbot's AI calls per customer and warn before the monthly limit",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&a.configFile, "config", "", "config file (default ./quotawatch.yaml, then ~/.config/quotawatch/config.yaml)")
+	root.PersistentFlags().StringVar(&a.dbFile, "db", "", "database file (overrides store.path)")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
+	root.AddCommand(a.runCmd(), a.backfillCmd(), a.usageCmd(), a.configCmd(), a.versionCmd())
+	return root
+}
+
+// setup loads the configuration and the logger.
+func (a *app) setup() (*Config, error) {
+	c, err := loadConfig(a.configFile, a.dbFile)
+	if err != nil {
+		return nil, err
+	}
+	level := c.Log.Level
+	if a.logLevel != "" {
+		level = a.logLevel
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, cfgErr("log.level", "unknown level %q", level)
+	}
+	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lv}))
+	return c, nil
+}
+
+// openStore opens the database and applies the current customer mapping to
+// the stored history (a no-op unless the mapping changed).
+func (a *app) openStore(ctx context.Context, c *Config) (*store.Store, error) {
+	st, err := store.Open(ctx, c.Store.Path)
+	if err != nil {
+		return nil, err
+	}
+	attr := c.attributor()
+	changed, err := st.Reattribute(ctx, attr.Fingerprint(), attr.CustomerOf, attr.PeriodOf)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if changed {
+		a.log.Info("customer mapping changed; stored history re-attributed")
+	}
+	return st, nil
+}
+
+func (a *app) runCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Follow the configured sources until SIGINT/SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.setup()
+			if err != nil {
+				return err
+			}
+			if len(c.Sources) == 0 {
+				return cfgErr("sources", "no source configured; quotawatch run needs at least one")
+			}
+			st, err := a.openStore(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			m := monitor.New(c.monitorConfig(), st, c.attributor(), a.log)
+			a.log.Info("quotawatch running", "version", Version, "db", c.Store.Path, "sources", len(c.Sources))
+			err = m.Run(cmd.Context(), func() { a.log.Info("caught up; following") })
+			s := m.Stats()
+			a.log.Info("stopped", "lines", s.Lines, "new_events", s.Inserted, "duplicates", s.Duplicates, "bad_lines", s.Bad)
+			return err
+		},
+	}
+}
+
+func (a *app) backfillCmd() *cobra.Command {
+	var format string
+	var noProgress bool
+	cmd := &cobra.Command{
+		Use:   "backfill [PATH...]",
+		Short: "Ingest old transcripts once (a state dir, a sessions dir or files; default: the configured sources)",
+		RunE: func(cmd *cobra.Command, paths []string) error {
+			if format != "text" && format != "json" {
+				return usageErr("--format: want text or json, got %q", format)
+			}
+			c, err := a.setup()
+			if err != nil {
+				return err
+			}
+			if len(paths) == 0 && len(c.Sources) == 0 {
+				return cfgErr("sources", "no source configured and no PATH given")
+			}
+			st, err := a.openStore(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			m := monitor.New(c.monitorConfig(), st, c.attributor(), a.log)
+			var bar *progressbar.ProgressBar
+			if f, ok := a.stderr.(*os.File); ok && !noProgress && term.IsTerminal(int(f.Fd())) {
+				m.Progress = func(n int64) { bar.Add64(n) }
+			}
+			start := a.now()
+			stats, err := m.Backfill(cmd.Context(), paths, func(total int64) {
+				if m.Progress != nil {
+					bar = progressbar.DefaultBytes(total, "backfill")
+				}
+			})
+			if bar != nil {
+				bar.Finish()
+				fmt.Fprintln(a.stderr)
+			}
+			if err != nil {
+				if errors.Is(err, monitor.ErrNoSources) {
+					return usageErr("backfill: nothing to read")
+				}
+				return err
+			}
+			return a.printBackfill(format, stats, a.now().Sub(start))
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "text", "summary format: text or json")
+	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "never draw a progress bar")
+	return cmd
+}
+
+func (a *app) printBackfill(format string, s monitor.Stats, took time.Duration) error {
+	if format == "json" {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	fmt.Fprintf(a.stdout, "files:             %d\n", s.Files)
+	fmt.Fprintf(a.stdout, "lines:             %d\n", s.Lines)
+	fmt.Fprintf(a.stdout, "new events:        %d\n", s.Inserted)
+	fmt.Fprintf(a.stdout, "duplicates:        %d\n", s.Duplicates)
+	fmt.Fprintf(a.stdout, "synthetic skipped: %d\n", s.Synthetic)
+	fmt.Fprintf(a.stdout, "bad lines:         %d\n", s.Bad)
+	fmt.Fprintf(a.stdout, "unreadable files:  %d\n", s.Unreadable)
+	fmt.Fprintf(a.stdout, "took:              %s\n", took.Round(time.Millisecond))
+	return nil
+}
+
+func (a *app) configCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Configuration commands"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check",
+		Short: "Validate the configuration and print it with secrets redacted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.setup()
+			if err != nil {
+				return err
+			}
+			return a.printConfig(c)
+		},
+	})
+	return cmd
+}
+
+func (a *app) printConfig(c *Config) error {
+	out := struct {
+		File   string  `json:"file"`
+		Config *Config `json:"config"`
+		Token  string  `json:"whatsapp_token"`
+	}{File: c.file, Config: c, Token: redacted(c)}
+	if out.File == "" {
+		out.File = "(none: defaults and environment only)"
+	}
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return fmt.Errorf("print config: %w", err)
+	}
+	fmt.Fprintln(a.stderr, "config ok")
+	return nil
+}
+
+// redacted says whether a WhatsApp token is available, never what it is.
+func redacted(c *Config) string {
+	w := c.Notify.WhatsApp
+	if w.TokenEnv != "" && os.Getenv(w.TokenEnv) != "" {
+		return "[redacted] (from $" + w.TokenEnv + ")"
+	}
+	if w.TokenFile != "" {
+		if _, err := os.Stat(expandHome(w.TokenFile)); err == nil {
+			return "[redacted] (from " + w.TokenFile + ")"
+		}
+	}
+	return "(not set)"
+}
+
+func (a *app) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(a.stdout, "quotawatch "+Version)
+		},
+	}
+}

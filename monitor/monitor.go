@@ -1,0 +1,254 @@
+// Package monitor finds and follows log files, turns their lines into usage
+// events, attributes them to customers and hands them to the store in
+// batches, each batch committed together with the checkpoints of the files
+// it came from.
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quotawatch/quotawatch/parser"
+	"github.com/quotawatch/quotawatch/store"
+)
+
+// Source types.
+const (
+	SourceClawdbot = "clawdbot"
+	SourceJSONL    = "jsonl"
+)
+
+// Source is one place to read usage from.
+type Source struct {
+	// Type is "clawdbot" (session transcripts under <Dir>/agents/*/sessions/)
+	// or "jsonl" (any request log matched by the glob Path).
+	Type string
+	Dir  string
+	Path string
+	// Name identifies a jsonl source; it stands in for the agent in keys
+	// and attribution.
+	Name   string
+	Fields parser.Fields
+}
+
+// Price is a model's price in USD per million tokens, used only for calls
+// whose line carried no cost.
+type Price struct {
+	Provider   string  `mapstructure:"provider" json:"provider,omitempty"`
+	Model      string  `mapstructure:"model" json:"model"`
+	Input      float64 `mapstructure:"input" json:"input"`
+	Output     float64 `mapstructure:"output" json:"output"`
+	CacheRead  float64 `mapstructure:"cache_read" json:"cache_read"`
+	CacheWrite float64 `mapstructure:"cache_write" json:"cache_write"`
+}
+
+// Config is the monitor's part of the configuration.
+type Config struct {
+	Sources []Source
+	Prices  []Price
+	// MaxLineBytes bounds one line; longer lines are counted as bad and skipped.
+	MaxLineBytes int
+	// BatchEvents is the most events one transaction carries.
+	BatchEvents int
+	// Rescan is how often every known file is stat'ed as a safety net for
+	// missed file events.
+	Rescan time.Duration
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxLineBytes = 32 << 20
+	DefaultBatchEvents  = 2000
+	DefaultRescan       = 30 * time.Second
+)
+
+// Stats counts what an ingest did.
+type Stats struct {
+	Files      int64 `json:"files"`
+	Unreadable int64 `json:"unreadable_files"`
+	Lines      int64 `json:"lines"`
+	Bytes      int64 `json:"bytes"`
+	Events     int64 `json:"events"`
+	Inserted   int64 `json:"new_events"`
+	Duplicates int64 `json:"duplicates"`
+	Synthetic  int64 `json:"synthetic_skipped"`
+	Bad        int64 `json:"bad_lines"`
+}
+
+// Monitor reads sources into the store.
+type Monitor struct {
+	cfg  Config
+	st   *store.Store
+	attr *Attributor
+	log  *slog.Logger
+	now  func() time.Time
+
+	// OnCommit, when set, is called by the writer after each committed batch
+	// that changed any totals (the alerts check hooks in here).
+	OnCommit func(store.CommitResult)
+	// Progress, when set, is told how many bytes were read (backfill's bar).
+	Progress func(n int64)
+
+	files map[store.FileID]*fileState
+	paths map[string]store.FileID
+	sess  *sessions
+	batch *store.Batch
+	// bytes read into the current batch, so a file full of non-usage lines
+	// still moves its checkpoint forward.
+	batchBytes int64
+	stores     map[string]storeStamp
+
+	stats struct {
+		files, unreadable, lines, bytes, events, inserted, dups, synthetic, bad atomic.Int64
+	}
+
+	batches  chan job
+	wg       sync.WaitGroup
+	writeErr atomic.Value
+}
+
+// New creates a monitor over an open store.
+func New(cfg Config, st *store.Store, attr *Attributor, log *slog.Logger) *Monitor {
+	if cfg.MaxLineBytes <= 0 {
+		cfg.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if cfg.BatchEvents <= 0 {
+		cfg.BatchEvents = DefaultBatchEvents
+	}
+	if cfg.Rescan <= 0 {
+		cfg.Rescan = DefaultRescan
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Monitor{cfg: cfg, st: st, attr: attr, log: log, now: time.Now,
+		files: map[store.FileID]*fileState{}, paths: map[string]store.FileID{}, stores: map[string]storeStamp{},
+		batch: &store.Batch{}}
+}
+
+// SetClock replaces the clock (tests).
+func (m *Monitor) SetClock(now func() time.Time) { m.now = now }
+
+// Stats returns the counters so far.
+func (m *Monitor) Stats() Stats {
+	return Stats{
+		Files: m.stats.files.Load(), Unreadable: m.stats.unreadable.Load(), Lines: m.stats.lines.Load(),
+		Bytes: m.stats.bytes.Load(), Events: m.stats.events.Load(), Inserted: m.stats.inserted.Load(),
+		Duplicates: m.stats.dups.Load(), Synthetic: m.stats.synthetic.Load(), Bad: m.stats.bad.Load(),
+	}
+}
+
+// load reads checkpoints and sessions and applies the current mapping to
+// the stored history.
+func (m *Monitor) load(ctx context.Context) error {
+	if _, err := m.st.Reattribute(ctx, m.attr.Fingerprint(), m.attr.CustomerOf, m.attr.PeriodOf); err != nil {
+		return err
+	}
+	cps, err := m.st.Checkpoints(ctx)
+	if err != nil {
+		return err
+	}
+	for id, c := range cps {
+		m.files[id] = &fileState{cp: c}
+	}
+	known, err := m.st.Sessions(ctx)
+	if err != nil {
+		return err
+	}
+	m.sess = newSessions(m.attr, known)
+	return nil
+}
+
+// job is a batch for the writer, or a barrier (done is closed once every
+// earlier batch is committed).
+type job struct {
+	b    *store.Batch
+	done chan struct{}
+}
+
+func (m *Monitor) startWriter() {
+	m.batches = make(chan job, 4)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for j := range m.batches {
+			if j.b != nil {
+				m.commit(j.b)
+			}
+			if j.done != nil {
+				close(j.done)
+			}
+		}
+	}()
+}
+
+// barrier returns a channel closed once everything flushed so far is committed.
+func (m *Monitor) barrier() <-chan struct{} {
+	done := make(chan struct{})
+	m.batches <- job{done: done}
+	return done
+}
+
+// commit writes one batch, retrying with backoff: the batch holds the events
+// and their checkpoints together, so retrying it is always safe.
+func (m *Monitor) commit(b *store.Batch) {
+	if m.writeErr.Load() != nil {
+		return // an earlier batch failed for good; later ones must not skip past it
+	}
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		res, err := m.st.Commit(context.Background(), b, m.attr.PeriodOf)
+		if err == nil {
+			m.stats.inserted.Add(int64(res.Inserted))
+			m.stats.dups.Add(int64(res.Duplicates))
+			if m.OnCommit != nil && len(res.Touched) > 0 {
+				m.OnCommit(res)
+			}
+			return
+		}
+		m.log.Error("write batch", "attempt", attempt, "events", len(b.Events), "err", err)
+		if attempt >= 8 {
+			m.writeErr.Store(fmt.Errorf("write batch after %d attempts: %w", attempt, err))
+			return
+		}
+		time.Sleep(delay)
+		if delay < 5*time.Second {
+			delay *= 2
+		}
+	}
+}
+
+// flush hands the current batch to the writer.
+func (m *Monitor) flush() {
+	for _, s := range m.sess.m {
+		if s.dirty {
+			m.batch.Sessions = append(m.batch.Sessions, s.Session)
+			s.dirty = false
+		}
+	}
+	if m.batch.Empty() {
+		return
+	}
+	m.batches <- job{b: m.batch}
+	m.batch = &store.Batch{Events: make([]store.Event, 0, m.cfg.BatchEvents)}
+	m.batchBytes = 0
+}
+
+// finish flushes, waits for the writer and reports a write failure.
+func (m *Monitor) finish() error {
+	m.flush()
+	close(m.batches)
+	m.wg.Wait()
+	if v := m.writeErr.Load(); v != nil {
+		return v.(error)
+	}
+	return nil
+}
+
+// ErrNoSources is returned when there is nothing to read.
+var ErrNoSources = errors.New("no sources to read")

@@ -1,0 +1,379 @@
+// Package parser turns one log line into at most one usage event.
+//
+// It is pure: no I/O, no clock, no globals. A Parser value reuses its JSON
+// arena between calls, so one Parser belongs to one goroutine.
+package parser
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+)
+
+// Kind says what a line turned out to be.
+type Kind uint8
+
+// The kinds of line a parser reports.
+const (
+	// KindIgnored is a well-formed line that is not a provider call (user
+	// message, tool result, model change, compaction entry...).
+	KindIgnored Kind = iota
+	// KindEmpty is a blank line (pi writes one when it resets a header-less file).
+	KindEmpty
+	// KindHeader is a transcript's session header; Result.SessionID is set.
+	KindHeader
+	// KindUsage is one AI provider call; Result.Event is set.
+	KindUsage
+	// KindSynthetic is an assistant line that was not a provider call
+	// (gateway-injected replies, delivery mirrors): skipped and counted.
+	KindSynthetic
+	// KindEnvelope is an inbound user message whose envelope names the
+	// channel and the sender; Result.Channel and Result.Peer are set.
+	KindEnvelope
+	// KindBad is a malformed line; Result.Err says why.
+	KindBad
+)
+
+// String names the kind for logs and summaries.
+func (k Kind) String() string {
+	switch k {
+	case KindIgnored:
+		return "ignored"
+	case KindEmpty:
+		return "empty"
+	case KindHeader:
+		return "header"
+	case KindUsage:
+		return "usage"
+	case KindSynthetic:
+		return "synthetic"
+	case KindEnvelope:
+		return "envelope"
+	case KindBad:
+		return "bad"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Event is one AI provider call as read from a log line.
+type Event struct {
+	// EntryID identifies the call within its session (Clawdbot entry id, or
+	// the configured id field of a generic log). Empty when the log has none.
+	EntryID string
+	// TimeMs is the event's own time in Unix milliseconds (0 when unknown).
+	TimeMs     int64
+	Provider   string
+	Model      string
+	Input      int64
+	Output     int64
+	CacheRead  int64
+	CacheWrite int64
+	// CostUSD is meaningful only when Priced is true.
+	CostUSD float64
+	// Priced is false when the line carried no cost: "unpriced", never $0.
+	Priced bool
+	// Failed marks a call that ended in error or was aborted.
+	Failed     bool
+	StopReason string
+	// Customer is set only by the generic JSONL format's customer field.
+	Customer string
+	// SessionID is set only by the generic JSONL format's session field.
+	SessionID string
+}
+
+// Result is what one line yielded.
+type Result struct {
+	Kind      Kind
+	Event     Event
+	SessionID string
+	Channel   string
+	Peer      string
+	Err       error
+}
+
+// ErrNotJSONObject marks a line that is not a single JSON object.
+var ErrNotJSONObject = errors.New("not a JSON object")
+
+var (
+	litUsage     = []byte(`"usage"`)
+	litSession   = []byte(`"session"`)
+	litUser      = []byte(`"user"`)
+	litAssistant = []byte(`"assistant"`)
+	litEnvelope  = []byte(`[`)
+)
+
+// trimSpace trims ASCII whitespace (and a CR left by CRLF writers) cheaply.
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+	}
+	for len(b) > 0 {
+		c := b[len(b)-1]
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			break
+		}
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// shapeCheck is the cheap test every line gets, decoded or not, so binary
+// garbage and truncated JSON are counted even when no decode is needed.
+func shapeCheck(line []byte) (trimmed []byte, res Result, ok bool) {
+	t := trimSpace(line)
+	if len(t) == 0 {
+		return nil, Result{Kind: KindEmpty}, false
+	}
+	if t[0] != '{' || t[len(t)-1] != '}' {
+		return nil, Result{Kind: KindBad, Err: ErrNotJSONObject}, false
+	}
+	if !utf8.Valid(t) {
+		return nil, Result{Kind: KindBad, Err: errors.New("invalid UTF-8")}, false
+	}
+	return t, Result{}, true
+}
+
+// Clawdbot parses the lines of Clawdbot/pi session transcripts.
+type Clawdbot struct {
+	p fastjson.Parser
+	// WantEnvelope asks the parser to decode user messages for their inbound
+	// envelope; the monitor turns it off once a session is attributed, which
+	// keeps user lines on the fast path.
+	WantEnvelope bool
+}
+
+// Parse classifies one transcript line (without its trailing newline).
+func (c *Clawdbot) Parse(line []byte) Result {
+	t, res, ok := shapeCheck(line)
+	if !ok {
+		return res
+	}
+	hasUsage := bytes.Contains(t, litUsage)
+	hasAssistant := hasUsage && bytes.Contains(t, litAssistant)
+	isHeader := !hasAssistant && bytes.Contains(t, litSession)
+	wantEnv := c.WantEnvelope && !hasAssistant && bytes.Contains(t, litUser) && bytes.Contains(t, litEnvelope)
+	if !hasAssistant && !isHeader && !wantEnv {
+		return Result{Kind: KindIgnored}
+	}
+	v, err := c.p.ParseBytes(t)
+	if err != nil {
+		return Result{Kind: KindBad, Err: fmt.Errorf("decode JSON: %w", err)}
+	}
+	if v.Type() != fastjson.TypeObject {
+		return Result{Kind: KindBad, Err: ErrNotJSONObject}
+	}
+	typ := str(v, "type")
+	switch {
+	case typ == "session":
+		id := str(v, "id")
+		if id == "" {
+			return Result{Kind: KindBad, Err: errors.New("session header without id")}
+		}
+		return Result{Kind: KindHeader, SessionID: id}
+	case typ == "message" || typ == "":
+		msg := v.Get("message")
+		if msg == nil || msg.Type() != fastjson.TypeObject {
+			if typ == "" {
+				return Result{Kind: KindIgnored}
+			}
+			return Result{Kind: KindBad, Err: errors.New("message entry without message object")}
+		}
+		switch str(msg, "role") {
+		case "assistant":
+			return assistant(v, msg)
+		case "user":
+			if wantEnv {
+				return envelope(msg)
+			}
+		}
+	}
+	return Result{Kind: KindIgnored}
+}
+
+func assistant(entry, msg *fastjson.Value) Result {
+	usage := msg.Get("usage")
+	if usage == nil {
+		usage = entry.Get("usage") // older writers put usage at the entry level
+	}
+	provider := str(msg, "provider")
+	if provider == "" {
+		provider = str(entry, "provider")
+	}
+	model := str(msg, "model")
+	if model == "" {
+		model = str(entry, "model")
+	}
+	stop := str(msg, "stopReason")
+	// Not provider calls: the gateway's chat.inject / slash-command replies
+	// and the mirrors of outbound deliveries (clawdbot-formats.md §2.5).
+	if stop == "injected" || (provider == "clawdbot" && model == "delivery-mirror") {
+		return Result{Kind: KindSynthetic}
+	}
+	if usage == nil || usage.Type() != fastjson.TypeObject {
+		if provider == "" && model == "" {
+			return Result{Kind: KindSynthetic}
+		}
+		return Result{Kind: KindBad, Err: errors.New("assistant message without usage object")}
+	}
+	ev := Event{
+		EntryID:    str(entry, "id"),
+		Provider:   provider,
+		Model:      model,
+		StopReason: stop,
+		Failed:     stop == "error" || stop == "aborted",
+	}
+	var err error
+	if ev.Input, err = firstInt(usage, "input", "inputTokens", "input_tokens", "promptTokens", "prompt_tokens"); err != nil {
+		return bad(err)
+	}
+	if ev.Output, err = firstInt(usage, "output", "outputTokens", "output_tokens", "completionTokens", "completion_tokens"); err != nil {
+		return bad(err)
+	}
+	if ev.CacheRead, err = firstInt(usage, "cacheRead", "cacheReadTokens", "cache_read", "cache_read_input_tokens", "cache_read_tokens"); err != nil {
+		return bad(err)
+	}
+	if ev.CacheWrite, err = firstInt(usage, "cacheWrite", "cacheWriteTokens", "cache_write", "cache_creation_input_tokens", "cache_write_tokens"); err != nil {
+		return bad(err)
+	}
+	if ev.Input == 0 && ev.Output == 0 && ev.CacheRead == 0 && ev.CacheWrite == 0 {
+		// A writer that only reports a total: keep it rather than lose it.
+		if tot, err := firstInt(usage, "totalTokens", "total_tokens", "total"); err != nil {
+			return bad(err)
+		} else {
+			ev.Input = tot
+		}
+	}
+	if cost := usage.Get("cost"); cost != nil {
+		switch cost.Type() {
+		case fastjson.TypeObject:
+			if tot := cost.Get("total"); tot != nil {
+				f, err := tot.Float64()
+				if err != nil {
+					return bad(fmt.Errorf("usage.cost.total: %w", err))
+				}
+				ev.CostUSD, ev.Priced = f, true
+			}
+		case fastjson.TypeNumber:
+			ev.CostUSD, ev.Priced = cost.GetFloat64(), true
+		case fastjson.TypeNull:
+		default:
+			return bad(errors.New("usage.cost: not an object or number"))
+		}
+	}
+	if ev.Priced && (ev.CostUSD < 0 || ev.CostUSD != ev.CostUSD) {
+		return bad(errors.New("usage.cost: negative or NaN"))
+	}
+	ev.TimeMs = entryTime(entry, msg)
+	return Result{Kind: KindUsage, Event: ev}
+}
+
+func bad(err error) Result { return Result{Kind: KindBad, Err: err} }
+
+// entryTime prefers the entry's ISO time (when the line was appended), as
+// Clawdbot's own cost summary does, and falls back to the message's epoch ms.
+func entryTime(entry, msg *fastjson.Value) int64 {
+	if ts := entry.GetStringBytes("timestamp"); ts != nil {
+		if t, err := time.Parse(time.RFC3339Nano, string(ts)); err == nil {
+			return t.UnixMilli()
+		}
+	}
+	if ms := msg.Get("timestamp"); ms != nil && ms.Type() == fastjson.TypeNumber {
+		return epochToMs(ms.GetFloat64())
+	}
+	return 0
+}
+
+// epochToMs accepts seconds or milliseconds; anything past 1e11 is taken as
+// milliseconds (1e11 s is the year 5138).
+func epochToMs(f float64) int64 {
+	if f > 1e11 {
+		return int64(f)
+	}
+	return int64(f * 1000)
+}
+
+func str(v *fastjson.Value, key string) string {
+	b := v.GetStringBytes(key)
+	if b == nil {
+		return ""
+	}
+	return string(b)
+}
+
+// firstInt reads the first of the keys present. A present key of the wrong
+// type is an error: silently reading 0 would undercount an invoice.
+func firstInt(v *fastjson.Value, keys ...string) (int64, error) {
+	for _, k := range keys {
+		f := v.Get(k)
+		if f == nil || f.Type() == fastjson.TypeNull {
+			continue
+		}
+		if f.Type() != fastjson.TypeNumber {
+			return 0, fmt.Errorf("usage.%s: not a number", k)
+		}
+		x := f.GetFloat64()
+		if x < 0 || x != x || x > 1e15 {
+			return 0, fmt.Errorf("usage.%s: out of range", k)
+		}
+		return int64(x), nil
+	}
+	return 0, nil
+}
+
+// knownChannels are the envelope labels Clawdbot writes for inbound channels
+// (lower-cased); a bracketed text from anything else is not an envelope.
+var knownChannels = map[string]bool{
+	"whatsapp": true, "telegram": true, "signal": true, "imessage": true,
+	"discord": true, "slack": true, "bluebubbles": true, "msteams": true,
+	"teams": true, "matrix": true, "line": true, "googlechat": true,
+	"mattermost": true, "sms": true, "zalo": true, "nostr": true,
+}
+
+func envelope(msg *fastjson.Value) Result {
+	var text []byte
+	c := msg.Get("content")
+	switch {
+	case c == nil:
+	case c.Type() == fastjson.TypeString:
+		text = c.GetStringBytes()
+	case c.Type() == fastjson.TypeArray:
+		for _, b := range c.GetArray() {
+			if string(b.GetStringBytes("type")) == "text" {
+				text = b.GetStringBytes("text")
+				break
+			}
+		}
+	}
+	ch, peer, ok := ParseEnvelope(string(text))
+	if !ok {
+		return Result{Kind: KindIgnored}
+	}
+	return Result{Kind: KindEnvelope, Channel: ch, Peer: peer}
+}
+
+// ParseEnvelope reads "[<Channel> <from> ...] body" and returns the channel
+// (lower-cased) and the sender (an E.164 number or a group id).
+func ParseEnvelope(text string) (channel, from string, ok bool) {
+	if !strings.HasPrefix(text, "[") {
+		return "", "", false
+	}
+	end := strings.IndexByte(text, ']')
+	if end < 0 {
+		return "", "", false
+	}
+	fields := strings.Fields(text[1:end])
+	if len(fields) < 2 {
+		return "", "", false
+	}
+	ch := strings.ToLower(fields[0])
+	if !knownChannels[ch] {
+		return "", "", false
+	}
+	from = strings.TrimPrefix(fields[1], ch+":")
+	return ch, from, true
+}

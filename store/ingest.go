@@ -1,0 +1,483 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Event is one provider call ready to be stored.
+type Event struct {
+	Key        string // deterministic, unique: the dedupe key
+	Agent      string
+	SessionID  string
+	TimeMs     int64
+	Period     string // YYYY-MM in the customer's timezone
+	Customer   string
+	Provider   string
+	Model      string
+	Input      int64
+	Output     int64
+	CacheRead  int64
+	CacheWrite int64
+	CostUSD    float64
+	Priced     bool
+	Failed     bool
+}
+
+// FileID is a file's identity: it survives renames, not rewrites.
+type FileID struct {
+	Dev uint64
+	Ino uint64
+}
+
+// Checkpoint is how far a file has been consumed, with what it held.
+type Checkpoint struct {
+	FileID
+	Path      string
+	Agent     string
+	SessionID string
+	FPLen     int64  // bytes covered by FPHead
+	FPHead    uint64 // hash of the first FPLen bytes
+	Offset    int64  // just past the last consumed '\n'
+	TailHash  uint64 // hash of the bytes just before Offset
+	Lines     int64
+	Events    int64
+	Synthetic int64
+	Bad       int64
+}
+
+// Session is what is known about one session, and whom it is billed to.
+type Session struct {
+	Agent     string
+	SessionID string
+	Key       string
+	Channel   string
+	Peer      string
+	Hint      string
+	Origin    string
+	Customer  string
+	FirstMs   int64
+}
+
+// Move re-bills every stored event of a session to another customer.
+type Move struct {
+	Agent     string
+	SessionID string
+	Customer  string
+}
+
+// Batch is written in one transaction: events, the checkpoints of the files
+// they came from, session knowledge and re-attributions. Either all of it
+// lands or none does, which is what makes kill -9 safe.
+type Batch struct {
+	Events      []Event
+	Checkpoints []Checkpoint
+	Sessions    []Session
+	Moves       []Move
+}
+
+// Empty reports whether the batch has nothing to write.
+func (b *Batch) Empty() bool {
+	return len(b.Events) == 0 && len(b.Checkpoints) == 0 && len(b.Sessions) == 0 && len(b.Moves) == 0
+}
+
+// Reset empties the batch, keeping its capacity.
+func (b *Batch) Reset() {
+	b.Events = b.Events[:0]
+	b.Checkpoints = b.Checkpoints[:0]
+	b.Sessions = b.Sessions[:0]
+	b.Moves = b.Moves[:0]
+}
+
+// CommitResult counts what a batch did.
+type CommitResult struct {
+	Inserted   int
+	Duplicates int
+	// Touched lists the (customer, period) pairs whose totals changed.
+	Touched []CustomerPeriod
+}
+
+// CustomerPeriod names one rollup row.
+type CustomerPeriod struct {
+	Customer string
+	Period   string
+}
+
+type totals struct {
+	requests, failed, input, output, cacheRead, cacheWrite, unpriced int64
+	cost                                                             float64
+}
+
+func (t *totals) add(e *Event, sign int64) {
+	if e.Failed {
+		t.failed += sign
+	} else {
+		t.requests += sign
+	}
+	t.input += sign * e.Input
+	t.output += sign * e.Output
+	t.cacheRead += sign * e.CacheRead
+	t.cacheWrite += sign * e.CacheWrite
+	if e.Priced {
+		t.cost += float64(sign) * e.CostUSD
+	} else {
+		t.unpriced += sign
+	}
+}
+
+// PeriodFunc gives the billing period of an event of a customer.
+type PeriodFunc func(customer string, tsMs int64) string
+
+const insertEvent = `INSERT INTO events (key, agent, session_id, ts, period, customer, provider, model,
+ input, output, cache_read, cache_write, cost, failed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+ ON CONFLICT(key) DO NOTHING`
+
+const upsertCheckpoint = `INSERT INTO files (dev, ino, path, agent, session_id, fp_len, fp_head, off, tail_hash,
+ lines, events, synthetic, bad, updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+ ON CONFLICT(dev, ino) DO UPDATE SET path=excluded.path, agent=excluded.agent, session_id=excluded.session_id,
+ fp_len=excluded.fp_len, fp_head=excluded.fp_head, off=excluded.off, tail_hash=excluded.tail_hash,
+ lines=excluded.lines, events=excluded.events, synthetic=excluded.synthetic, bad=excluded.bad,
+ updated_ms=excluded.updated_ms`
+
+const upsertSession = `INSERT INTO sessions (agent, session_id, session_key, channel, peer, hint, origin, customer, first_ms)
+ VALUES (?,?,?,?,?,?,?,?,?)
+ ON CONFLICT(agent, session_id) DO UPDATE SET session_key=excluded.session_key, channel=excluded.channel,
+ peer=excluded.peer, hint=excluded.hint, origin=excluded.origin, customer=excluded.customer`
+
+const upsertRollup = `INSERT INTO rollup (customer, period, requests, failed, input, output, cache_read, cache_write, cost, unpriced)
+ VALUES (?,?,?,?,?,?,?,?,?,?)
+ ON CONFLICT(customer, period) DO UPDATE SET requests=requests+excluded.requests, failed=failed+excluded.failed,
+ input=input+excluded.input, output=output+excluded.output, cache_read=cache_read+excluded.cache_read,
+ cache_write=cache_write+excluded.cache_write, cost=cost+excluded.cost, unpriced=unpriced+excluded.unpriced`
+
+// Commit writes a batch in one transaction. periodOf is used only for Moves.
+func (s *Store) Commit(ctx context.Context, b *Batch, periodOf PeriodFunc) (CommitResult, error) {
+	var res CommitResult
+	if b.Empty() {
+		return res, nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("begin batch: %w", err)
+	}
+	defer tx.Rollback()
+	deltas := map[CustomerPeriod]*totals{}
+	delta := func(c, p string) *totals {
+		k := CustomerPeriod{c, p}
+		t := deltas[k]
+		if t == nil {
+			t = &totals{}
+			deltas[k] = t
+		}
+		return t
+	}
+	if len(b.Events) > 0 {
+		st, err := tx.PrepareContext(ctx, insertEvent)
+		if err != nil {
+			return res, fmt.Errorf("prepare event insert: %w", err)
+		}
+		for i := range b.Events {
+			e := &b.Events[i]
+			var cost any
+			if e.Priced {
+				cost = e.CostUSD
+			}
+			r, err := st.ExecContext(ctx, e.Key, e.Agent, e.SessionID, e.TimeMs, e.Period, e.Customer,
+				e.Provider, e.Model, e.Input, e.Output, e.CacheRead, e.CacheWrite, cost, boolInt(e.Failed))
+			if err != nil {
+				st.Close()
+				return res, fmt.Errorf("insert event %s: %w", e.Key, err)
+			}
+			n, err := r.RowsAffected()
+			if err != nil {
+				st.Close()
+				return res, fmt.Errorf("insert event %s: %w", e.Key, err)
+			}
+			if n == 0 {
+				res.Duplicates++
+				continue
+			}
+			res.Inserted++
+			delta(e.Customer, e.Period).add(e, 1)
+		}
+		st.Close()
+	}
+	if len(b.Sessions) > 0 {
+		st, err := tx.PrepareContext(ctx, upsertSession)
+		if err != nil {
+			return res, fmt.Errorf("prepare session upsert: %w", err)
+		}
+		for _, x := range b.Sessions {
+			if _, err := st.ExecContext(ctx, x.Agent, x.SessionID, x.Key, x.Channel, x.Peer, x.Hint, x.Origin, x.Customer, x.FirstMs); err != nil {
+				st.Close()
+				return res, fmt.Errorf("record session %s/%s: %w", x.Agent, x.SessionID, err)
+			}
+		}
+		st.Close()
+	}
+	for _, m := range b.Moves {
+		if err := moveSession(ctx, tx, m, periodOf, delta); err != nil {
+			return res, err
+		}
+	}
+	if len(b.Checkpoints) > 0 {
+		st, err := tx.PrepareContext(ctx, upsertCheckpoint)
+		if err != nil {
+			return res, fmt.Errorf("prepare checkpoint: %w", err)
+		}
+		now := time.Now().UnixMilli()
+		for _, c := range b.Checkpoints {
+			if _, err := st.ExecContext(ctx, int64(c.Dev), int64(c.Ino), c.Path, c.Agent, c.SessionID, c.FPLen, int64(c.FPHead),
+				c.Offset, int64(c.TailHash), c.Lines, c.Events, c.Synthetic, c.Bad, now); err != nil {
+				st.Close()
+				return res, fmt.Errorf("write checkpoint for %s: %w", c.Path, err)
+			}
+		}
+		st.Close()
+	}
+	if err := applyDeltas(ctx, tx, deltas); err != nil {
+		return res, err
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("commit batch: %w", err)
+	}
+	for k := range deltas {
+		res.Touched = append(res.Touched, k)
+	}
+	return res, nil
+}
+
+func applyDeltas(ctx context.Context, tx *sql.Tx, deltas map[CustomerPeriod]*totals) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, upsertRollup)
+	if err != nil {
+		return fmt.Errorf("prepare rollup: %w", err)
+	}
+	defer st.Close()
+	for k, t := range deltas {
+		if _, err := st.ExecContext(ctx, k.Customer, k.Period, t.requests, t.failed, t.input, t.output, t.cacheRead, t.cacheWrite, t.cost, t.unpriced); err != nil {
+			return fmt.Errorf("update totals of %s %s: %w", k.Customer, k.Period, err)
+		}
+	}
+	// Rows moved away to zero are dropped so an old customer id disappears.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM rollup WHERE requests=0 AND failed=0 AND input=0 AND output=0
+		AND cache_read=0 AND cache_write=0 AND unpriced=0 AND abs(cost) < 1e-12`); err != nil {
+		return fmt.Errorf("prune empty totals: %w", err)
+	}
+	return nil
+}
+
+func moveSession(ctx context.Context, tx *sql.Tx, m Move, periodOf PeriodFunc, delta func(c, p string) *totals) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, ts, period, customer, input, output, cache_read, cache_write, cost, failed
+		FROM events WHERE agent = ? AND session_id = ? AND customer <> ?`, m.Agent, m.SessionID, m.Customer)
+	if err != nil {
+		return fmt.Errorf("read events of session %s/%s: %w", m.Agent, m.SessionID, err)
+	}
+	type upd struct {
+		id     int64
+		period string
+	}
+	var ups []upd
+	for rows.Next() {
+		var e Event
+		var id int64
+		var cost sql.NullFloat64
+		var failed int64
+		if err := rows.Scan(&id, &e.TimeMs, &e.Period, &e.Customer, &e.Input, &e.Output, &e.CacheRead, &e.CacheWrite, &cost, &failed); err != nil {
+			rows.Close()
+			return fmt.Errorf("read events of session %s/%s: %w", m.Agent, m.SessionID, err)
+		}
+		e.CostUSD, e.Priced, e.Failed = cost.Float64, cost.Valid, failed != 0
+		delta(e.Customer, e.Period).add(&e, -1)
+		np := periodOf(m.Customer, e.TimeMs)
+		delta(m.Customer, np).add(&e, 1)
+		ups = append(ups, upd{id, np})
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return fmt.Errorf("read events of session %s/%s: %w", m.Agent, m.SessionID, err)
+	}
+	rows.Close()
+	if len(ups) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, "UPDATE events SET customer = ?, period = ? WHERE id = ?")
+	if err != nil {
+		return fmt.Errorf("prepare move: %w", err)
+	}
+	defer st.Close()
+	for _, u := range ups {
+		if _, err := st.ExecContext(ctx, m.Customer, u.period, u.id); err != nil {
+			return fmt.Errorf("move event %d to %s: %w", u.id, m.Customer, err)
+		}
+	}
+	return nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Checkpoints returns every stored file checkpoint by identity.
+func (s *Store) Checkpoints(ctx context.Context) (map[FileID]Checkpoint, error) {
+	rows, err := s.w.QueryContext(ctx, `SELECT dev, ino, path, agent, session_id, fp_len, fp_head, off, tail_hash,
+		lines, events, synthetic, bad FROM files`)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	defer rows.Close()
+	out := map[FileID]Checkpoint{}
+	for rows.Next() {
+		var c Checkpoint
+		var dev, ino, head, tail int64
+		if err := rows.Scan(&dev, &ino, &c.Path, &c.Agent, &c.SessionID, &c.FPLen, &head, &c.Offset, &tail,
+			&c.Lines, &c.Events, &c.Synthetic, &c.Bad); err != nil {
+			return nil, fmt.Errorf("read checkpoints: %w", err)
+		}
+		c.Dev, c.Ino, c.FPHead, c.TailHash = uint64(dev), uint64(ino), uint64(head), uint64(tail)
+		out[c.FileID] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	return out, nil
+}
+
+// Sessions returns every session ever recorded.
+func (s *Store) Sessions(ctx context.Context) ([]Session, error) {
+	rows, err := s.w.QueryContext(ctx, `SELECT agent, session_id, session_key, channel, peer, hint, origin, customer, first_ms FROM sessions`)
+	if err != nil {
+		return nil, fmt.Errorf("read sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		var x Session
+		if err := rows.Scan(&x.Agent, &x.SessionID, &x.Key, &x.Channel, &x.Peer, &x.Hint, &x.Origin, &x.Customer, &x.FirstMs); err != nil {
+			return nil, fmt.Errorf("read sessions: %w", err)
+		}
+		out = append(out, x)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read sessions: %w", err)
+	}
+	return out, nil
+}
+
+// Reattribute applies a new customer mapping to the whole history: every
+// session's customer is recomputed, events follow their session, periods are
+// recomputed (a customer's timezone may differ) and the rollup is rebuilt.
+// It runs only when the mapping's fingerprint differs from the stored one.
+func (s *Store) Reattribute(ctx context.Context, fingerprint string, customerOf func(Session) string, periodOf PeriodFunc) (changed bool, err error) {
+	old, err := s.Meta(ctx, "attribution")
+	if err != nil {
+		return false, err
+	}
+	if old == fingerprint {
+		return false, nil
+	}
+	sessions, err := s.Sessions(ctx)
+	if err != nil {
+		return false, err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("begin re-attribution: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, "UPDATE sessions SET customer = ? WHERE agent = ? AND session_id = ?")
+	if err != nil {
+		return false, fmt.Errorf("prepare re-attribution: %w", err)
+	}
+	ev, err := tx.PrepareContext(ctx, "UPDATE events SET customer = ? WHERE agent = ? AND session_id = ? AND customer <> ?")
+	if err != nil {
+		st.Close()
+		return false, fmt.Errorf("prepare re-attribution: %w", err)
+	}
+	for _, x := range sessions {
+		c := customerOf(x)
+		if _, err := st.ExecContext(ctx, c, x.Agent, x.SessionID); err != nil {
+			st.Close()
+			ev.Close()
+			return false, fmt.Errorf("re-attribute session %s/%s: %w", x.Agent, x.SessionID, err)
+		}
+		if _, err := ev.ExecContext(ctx, c, x.Agent, x.SessionID, c); err != nil {
+			st.Close()
+			ev.Close()
+			return false, fmt.Errorf("re-attribute events of %s/%s: %w", x.Agent, x.SessionID, err)
+		}
+	}
+	st.Close()
+	ev.Close()
+	if err := recomputePeriods(ctx, tx, periodOf); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM rollup"); err != nil {
+		return false, fmt.Errorf("clear totals: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO rollup (customer, period, requests, failed, input, output, cache_read, cache_write, cost, unpriced)
+		SELECT customer, period, SUM(failed = 0), SUM(failed), SUM(input), SUM(output), SUM(cache_read), SUM(cache_write),
+		TOTAL(cost), SUM(cost IS NULL) FROM events GROUP BY customer, period`); err != nil {
+		return false, fmt.Errorf("rebuild totals: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('attribution', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", fingerprint); err != nil {
+		return false, fmt.Errorf("record attribution: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("commit re-attribution: %w", err)
+	}
+	return old != "", nil
+}
+
+func recomputePeriods(ctx context.Context, tx *sql.Tx, periodOf PeriodFunc) error {
+	rows, err := tx.QueryContext(ctx, "SELECT id, customer, ts, period FROM events")
+	if err != nil {
+		return fmt.Errorf("read event periods: %w", err)
+	}
+	type upd struct {
+		id     int64
+		period string
+	}
+	var ups []upd
+	for rows.Next() {
+		var id, ts int64
+		var c, p string
+		if err := rows.Scan(&id, &c, &ts, &p); err != nil {
+			rows.Close()
+			return fmt.Errorf("read event periods: %w", err)
+		}
+		if np := periodOf(c, ts); np != p {
+			ups = append(ups, upd{id, np})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return fmt.Errorf("read event periods: %w", err)
+	}
+	rows.Close()
+	if len(ups) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, "UPDATE events SET period = ? WHERE id = ?")
+	if err != nil {
+		return fmt.Errorf("prepare period update: %w", err)
+	}
+	defer st.Close()
+	for _, u := range ups {
+		if _, err := st.ExecContext(ctx, u.period, u.id); err != nil {
+			return fmt.Errorf("update period of event %d: %w", u.id, err)
+		}
+	}
+	return nil
+}
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
