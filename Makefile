@@ -1,0 +1,53 @@
+# quotawatch — see README.md. Every target works on a fresh clone.
+GO       ?= go
+BIN      ?= bin/quotawatch
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.Version=$(VERSION)
+FUZZTIME ?= 5s
+
+.PHONY: all build test lint unit fuzz-short fuzz demo bench bench-go bench-binary clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/quotawatch
+
+## test: formatting, vet, the whole suite with the race detector, a short fuzz run.
+test: lint unit fuzz-short
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz '^FuzzClawdbot$$' -fuzztime $(FUZZTIME) ./parser
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONL$$' -fuzztime $(FUZZTIME) ./parser
+
+## fuzz: a longer fuzz run (FUZZTIME=10m make fuzz).
+fuzz: FUZZTIME = 2m
+fuzz: fuzz-short
+
+## demo: build, backfill the bundled sample into a temporary database, print usage.
+demo: build
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  cp -r testdata/clawdbot-sample "$$tmp/state"; chmod -R u+w "$$tmp/state"; \
+	  echo "== quotawatch backfill $$tmp/state"; \
+	  ./$(BIN) --config testdata/demo.yaml --db "$$tmp/demo.db" backfill --no-progress "$$tmp/state" && \
+	  echo && echo "== quotawatch usage --month 2026-11" && \
+	  ./$(BIN) --config testdata/demo.yaml --db "$$tmp/demo.db" usage --month 2026-11
+
+## bench: Go benchmarks and the whole-binary benchmark (results: docs/BENCHMARKS.md).
+bench: bench-go bench-binary
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-binary: build
+	bash scripts/bench.sh
+
+clean:
+	rm -rf bin
