@@ -1,0 +1,88 @@
+package monitor
+
+import (
+	"testing"
+	"time"
+
+	"github.com/quotawatch/quotawatch/store"
+)
+
+func TestParseSessionKey(t *testing.T) {
+	for _, tt := range []struct {
+		key  string
+		want KeyInfo
+	}{
+		{"agent:main:main", KeyInfo{Agent: "main", Shared: true}},
+		{"agent:main:whatsapp:dm:+966500000001", KeyInfo{Agent: "main", Channel: "whatsapp", Peer: "+966500000001"}},
+		{"agent:main:dm:+966500000001", KeyInfo{Agent: "main", Peer: "+966500000001"}},
+		{"agent:ops:whatsapp:group:120363025550001111@g.us", KeyInfo{Agent: "ops", Channel: "whatsapp", Peer: "120363025550001111@g.us"}},
+		{"agent:main:telegram:group:-100123:topic:7", KeyInfo{Agent: "main", Channel: "telegram", Peer: "-100123"}},
+		{"agent:main:subagent:0b7e", KeyInfo{Agent: "main"}},
+		{"global", KeyInfo{Shared: true}},
+		{"cron:job1", KeyInfo{}},
+	} {
+		if got := ParseSessionKey(tt.key); got != tt.want {
+			t.Errorf("ParseSessionKey(%q) = %+v, want %+v", tt.key, got, tt.want)
+		}
+	}
+}
+
+func TestCustomerOf(t *testing.T) {
+	a := NewAttributor([]Customer{
+		{ID: "vip", Match: Match{SessionKey: "agent:main:whatsapp:dm:+9665000000*", Channel: "whatsapp"}},
+		{ID: "omar", Match: Match{Peer: "whatsapp:+966500000001"}},
+		{ID: "ops", Match: Match{Agent: "OPS"}},
+		{ID: "nobody"},
+	}, "", time.UTC)
+	for _, tt := range []struct {
+		s    store.Session
+		want string
+	}{
+		{store.Session{Agent: "main", Key: "agent:main:whatsapp:dm:+966500000001", Channel: "whatsapp", Peer: "+966500000001"}, "vip"},
+		{store.Session{Agent: "main", Peer: "+966500000001"}, "omar"},
+		{store.Session{Agent: "ops"}, "ops"},
+		{store.Session{Agent: "main"}, Unassigned},
+		{store.Session{Agent: "proxy", Hint: "nobody"}, "nobody"},
+		{store.Session{Agent: "proxy", Hint: "+966500000001", Peer: "+966500000001"}, "omar"},
+	} {
+		if got := a.CustomerOf(tt.s); got != tt.want {
+			t.Errorf("CustomerOf(%+v) = %q, want %q", tt.s, got, tt.want)
+		}
+	}
+}
+
+func TestPeriodOfUsesCustomerTimezone(t *testing.T) {
+	riyadh, _ := time.LoadLocation("Asia/Riyadh")
+	la, _ := time.LoadLocation("America/Los_Angeles")
+	a := NewAttributor([]Customer{{ID: "us", Timezone: la}}, "", riyadh)
+	// 2026-11-30T22:30Z is already December in Riyadh, still November in LA.
+	ts := time.Date(2026, 11, 30, 22, 30, 0, 0, time.UTC).UnixMilli()
+	if got := a.PeriodOf("sa", ts); got != "2026-12" {
+		t.Errorf("Riyadh period %s", got)
+	}
+	if got := a.PeriodOf("us", ts); got != "2026-11" {
+		t.Errorf("LA period %s", got)
+	}
+}
+
+func TestSessionIDFromName(t *testing.T) {
+	for in, want := range map[string]string{
+		"8fab0eb3-7f34-468e-bcd6-559ceb636503.jsonl":                          "8fab0eb3-7f34-468e-bcd6-559ceb636503",
+		"be489d25-e28d.jsonl.deleted.2026-11-27T00-11-19.326Z":                "be489d25-e28d",
+		"abc-topic-42.jsonl":                                                  "abc",
+		"2026-01-25T10-00-00-000Z_0b7e3f5e-1111-2222-3333-444455556666.jsonl": "0b7e3f5e-1111-2222-3333-444455556666",
+		"/x/agents/main/sessions/8fab0eb3.jsonl.bak.2026-11-27T00-11-16.266Z": "8fab0eb3",
+	} {
+		if got := sessionIDFromName(in); got != want {
+			t.Errorf("sessionIDFromName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for name, want := range map[string]bool{
+		"a.jsonl": true, "a.jsonl.bak.x": true, "a.jsonl.deleted.x": true, "a.jsonl.reset.x": true,
+		"a.jsonl.lock": false, "sessions.json": false, "a.jsonl.deleted.x.zst": false, "sessions.json.1.tmp": false,
+	} {
+		if got := isTranscript(name); got != want {
+			t.Errorf("isTranscript(%q) = %v", name, got)
+		}
+	}
+}
