@@ -13,21 +13,21 @@ import (
 // Fields names where a generic request log keeps each value, as dot paths
 // ("usage.prompt_tokens"). Empty paths are not read.
 type Fields struct {
-	ID         string `mapstructure:"id"`
-	Time       string `mapstructure:"time"`
-	Customer   string `mapstructure:"customer"`
-	Session    string `mapstructure:"session"`
-	Provider   string `mapstructure:"provider"`
-	Model      string `mapstructure:"model"`
-	Input      string `mapstructure:"input_tokens"`
-	Output     string `mapstructure:"output_tokens"`
-	CacheRead  string `mapstructure:"cache_read_tokens"`
-	CacheWrite string `mapstructure:"cache_write_tokens"`
+	ID         string `mapstructure:"id" json:"id,omitempty"`
+	Time       string `mapstructure:"time" json:"time,omitempty"`
+	Customer   string `mapstructure:"customer" json:"customer,omitempty"`
+	Session    string `mapstructure:"session" json:"session,omitempty"`
+	Provider   string `mapstructure:"provider" json:"provider,omitempty"`
+	Model      string `mapstructure:"model" json:"model,omitempty"`
+	Input      string `mapstructure:"input_tokens" json:"input_tokens,omitempty"`
+	Output     string `mapstructure:"output_tokens" json:"output_tokens,omitempty"`
+	CacheRead  string `mapstructure:"cache_read_tokens" json:"cache_read_tokens,omitempty"`
+	CacheWrite string `mapstructure:"cache_write_tokens" json:"cache_write_tokens,omitempty"`
 	// Tokens is a total used when the log has no split; it is counted as input.
-	Tokens string `mapstructure:"tokens"`
-	Cost   string `mapstructure:"cost"`
+	Tokens string `mapstructure:"tokens" json:"tokens,omitempty"`
+	Cost   string `mapstructure:"cost" json:"cost,omitempty"`
 	// Error marks a failed request when present and not null, false, 0 or "".
-	Error string `mapstructure:"error"`
+	Error string `mapstructure:"error" json:"error,omitempty"`
 }
 
 // DefaultFields suits an OpenAI-style proxy log line.
