@@ -225,12 +225,11 @@ func (m *Monitor) commit(b *store.Batch) {
 
 // flush hands the current batch to the writer.
 func (m *Monitor) flush() {
-	for _, s := range m.sess.m {
-		if s.dirty {
-			m.batch.Sessions = append(m.batch.Sessions, s.Session)
-			s.dirty = false
-		}
+	for _, s := range m.sess.dirty {
+		m.batch.Sessions = append(m.batch.Sessions, s.Session)
+		s.dirty = false
 	}
+	m.sess.dirty = m.sess.dirty[:0]
 	if m.batch.Empty() {
 		return
 	}

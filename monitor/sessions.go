@@ -131,8 +131,17 @@ type sessionState struct {
 
 // sessions indexes session state by agent and sessionId.
 type sessions struct {
-	m    map[string]*sessionState
-	attr *Attributor
+	m     map[string]*sessionState
+	attr  *Attributor
+	dirty []*sessionState // changed since the last flush
+}
+
+// mark queues a changed session for the next batch.
+func (s *sessions) mark(st *sessionState) {
+	if !st.dirty {
+		st.dirty = true
+		s.dirty = append(s.dirty, st)
+	}
 }
 
 func sessKey(agent, id string) string { return agent + "\x00" + id }
@@ -152,9 +161,10 @@ func (s *sessions) get(agent, id string, nowMs int64) *sessionState {
 	k := sessKey(agent, id)
 	st := s.m[k]
 	if st == nil {
-		st = &sessionState{Session: store.Session{Agent: agent, SessionID: id, Origin: originName, FirstMs: nowMs}, dirty: true}
+		st = &sessionState{Session: store.Session{Agent: agent, SessionID: id, Origin: originName, FirstMs: nowMs}}
 		st.Customer = s.attr.CustomerOf(st.Session)
 		s.m[k] = st
+		s.mark(st)
 	}
 	return st
 }
@@ -169,7 +179,7 @@ func (s *sessions) learn(st *sessionState, origin, key, channel, peer, hint stri
 		return false
 	}
 	st.Origin, st.Key, st.Channel, st.Peer, st.Hint = origin, key, channel, peer, hint
-	st.dirty = true
+	s.mark(st)
 	c := s.attr.CustomerOf(st.Session)
 	if c != st.Customer {
 		st.Customer = c
