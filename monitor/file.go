@@ -145,10 +145,9 @@ func (m *Monitor) readFrom(f *os.File, fs *fileState, src *Source, size int64) {
 	if src.Type == SourceJSONL {
 		jl = parser.NewJSONL(src.Fields)
 	}
+	// The session is looked up lazily: a file whose header names another
+	// sessionId than its file name must not leave a phantom session behind.
 	var sess *sessionState
-	if src.Type == SourceClawdbot {
-		sess = m.sess.get(cp.Agent, cp.SessionID, m.now().UnixMilli())
-	}
 	var long []byte
 	var lineLen int64
 	oversized := false
@@ -194,7 +193,10 @@ func (m *Monitor) readFrom(f *os.File, fs *fileState, src *Source, size int64) {
 		} else if jl != nil {
 			m.jsonlLine(fs, src, jl, line, start)
 		} else {
-			cb.WantEnvelope = rank(sess.Origin) < rank(originEnvelope)
+			if sess == nil {
+				sess = m.sess.peek(cp.Agent, cp.SessionID)
+			}
+			cb.WantEnvelope = sess == nil || rank(sess.Origin) < rank(originEnvelope)
 			sess = m.clawdbotLine(fs, &cb, sess, line, start)
 		}
 		long, lineLen, oversized, progressed = nil, 0, false, true
@@ -235,13 +237,19 @@ func (m *Monitor) clawdbotLine(fs *fileState, p *parser.Clawdbot, sess *sessionS
 	case parser.KindHeader:
 		if res.SessionID != fs.cp.SessionID {
 			fs.cp.SessionID = res.SessionID
-			sess = m.sess.get(fs.cp.Agent, res.SessionID, m.now().UnixMilli())
+			sess = nil
 		}
 	case parser.KindEnvelope:
+		if sess == nil {
+			sess = m.sess.get(fs.cp.Agent, fs.cp.SessionID, m.now().UnixMilli())
+		}
 		if m.sess.learn(sess, originEnvelope, sess.Key, res.Channel, res.Peer, sess.Hint) {
 			m.batch.Moves = append(m.batch.Moves, store.Move{Agent: sess.Agent, SessionID: sess.SessionID, Customer: sess.Customer})
 		}
 	case parser.KindUsage:
+		if sess == nil {
+			sess = m.sess.get(fs.cp.Agent, fs.cp.SessionID, m.now().UnixMilli())
+		}
 		ev := &res.Event
 		key := "cb/" + fs.cp.Agent + "/" + fs.cp.SessionID + "/"
 		if ev.EntryID != "" {

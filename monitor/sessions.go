@@ -156,6 +156,9 @@ func newSessions(attr *Attributor, known []store.Session) *sessions {
 	return s
 }
 
+// peek returns the session if it is known, without creating it.
+func (s *sessions) peek(agent, id string) *sessionState { return s.m[sessKey(agent, id)] }
+
 // get returns the session, creating it (attributed by agent alone) if new.
 func (s *sessions) get(agent, id string, nowMs int64) *sessionState {
 	k := sessKey(agent, id)
