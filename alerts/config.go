@@ -2,6 +2,11 @@
 // periods, threshold decisions, message templates and notifiers.
 package alerts
 
+import (
+	"encoding/json"
+	"net/url"
+)
+
 // Tier is a monthly limit; a zero field is no limit on that measure, and a
 // tier with no limit at all is unlimited (tracked, never warned).
 type Tier struct {
@@ -22,14 +27,17 @@ type Threshold struct {
 
 // Config is the alerts part of the configuration.
 type Config struct {
-	Schedule           string            `mapstructure:"schedule" json:"schedule"`
-	DigestSchedule     string            `mapstructure:"digest_schedule" json:"digest_schedule"`
-	Language           string            `mapstructure:"language" json:"language"`
-	UpgradeURL         string            `mapstructure:"upgrade_url" json:"upgrade_url"`
-	OperatorPhone      string            `mapstructure:"operator_phone" json:"operator_phone"`
-	DegradedAfterLimit bool              `mapstructure:"degraded_after_limit" json:"degraded_after_limit"`
-	Thresholds         []Threshold       `mapstructure:"thresholds" json:"thresholds"`
-	Templates          map[string]string `mapstructure:"templates" json:"templates,omitempty"`
+	Schedule           string      `mapstructure:"schedule" json:"schedule"`
+	DigestSchedule     string      `mapstructure:"digest_schedule" json:"digest_schedule"`
+	Language           string      `mapstructure:"language" json:"language"`
+	UpgradeURL         string      `mapstructure:"upgrade_url" json:"upgrade_url"`
+	OperatorPhone      string      `mapstructure:"operator_phone" json:"operator_phone"`
+	DegradedAfterLimit bool        `mapstructure:"degraded_after_limit" json:"degraded_after_limit"`
+	Thresholds         []Threshold `mapstructure:"thresholds" json:"thresholds"`
+	// Templates overrides the message of a threshold: key "<percent>" for
+	// every language or "<percent>_<language>" (e.g. "80", "100_en"), value a
+	// Go text/template (see docs/alerts.md for the fields).
+	Templates map[string]string `mapstructure:"templates" json:"templates,omitempty"`
 }
 
 // DefaultThresholds are the seed's 80 % and 100 % customer warnings and the
@@ -54,8 +62,22 @@ type WhatsApp struct {
 	PhoneNumberID string `mapstructure:"phone_number_id" json:"phone_number_id"`
 	TokenEnv      string `mapstructure:"token_env" json:"token_env"`
 	TokenFile     string `mapstructure:"token_file" json:"token_file,omitempty"`
-	Template      string `mapstructure:"template" json:"template,omitempty"`
-	TemplateLang  string `mapstructure:"template_language" json:"template_language,omitempty"`
+	// Template names an approved message template. By default a text
+	// message is tried first and the template is the fallback when Meta
+	// answers 131047 (the 24-hour window is closed); TemplateMode "always"
+	// sends the template straight away.
+	Template     string `mapstructure:"template" json:"template,omitempty"`
+	TemplateLang string `mapstructure:"template_language" json:"template_language,omitempty"`
+	// TemplateMode is "fallback" (default) or "always".
+	TemplateMode string `mapstructure:"template_mode" json:"template_mode,omitempty"`
+	// TemplateParams lists, in order, the variables sent as the template's
+	// body parameters (default: name, threshold, used, limit, unit).
+	TemplateParams []string `mapstructure:"template_params" json:"template_params,omitempty"`
+	// OperatorTemplate is the template for operator notices (none = operator
+	// notices are text only).
+	OperatorTemplate string `mapstructure:"operator_template" json:"operator_template,omitempty"`
+	// Timeout bounds one HTTP request (default 20s).
+	Timeout string `mapstructure:"timeout" json:"timeout,omitempty"`
 }
 
 // Clawdbot configures the notifier that runs Clawdbot's own sender.
@@ -67,7 +89,40 @@ type Clawdbot struct {
 
 // Webhook configures the JSON webhook notifier.
 type Webhook struct {
-	URL string `mapstructure:"url" json:"url"`
+	URL     string `mapstructure:"url" json:"url"`
+	Timeout string `mapstructure:"timeout" json:"timeout,omitempty"`
+}
+
+// MarshalJSON shows the webhook's host only: Slack-style webhook URLs carry
+// their secret in the path, and `config check` must not print it.
+func (w Webhook) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		URL     string `json:"url"`
+		Timeout string `json:"timeout,omitempty"`
+	}{RedactURL(w.URL), w.Timeout})
+}
+
+// RedactURL keeps a URL's scheme and host and hides the rest.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		if s == "" {
+			return ""
+		}
+		return "[redacted]"
+	}
+	if u.Path == "" && u.RawQuery == "" {
+		return u.Scheme + "://" + u.Host
+	}
+	return u.Scheme + "://" + u.Host + "/[redacted]"
+}
+
+// Retry is the delivery retry policy: exponential backoff from Base,
+// doubling up to Max, giving up after Attempts attempts.
+type Retry struct {
+	Base     string `mapstructure:"base" json:"base"`
+	Max      string `mapstructure:"max" json:"max"`
+	Attempts int    `mapstructure:"attempts" json:"attempts"`
 }
 
 // NotifyConfig chooses and configures the notifier.
@@ -76,4 +131,5 @@ type NotifyConfig struct {
 	WhatsApp WhatsApp `mapstructure:"whatsapp" json:"whatsapp"`
 	Clawdbot Clawdbot `mapstructure:"clawdbot" json:"clawdbot"`
 	Webhook  Webhook  `mapstructure:"webhook" json:"webhook"`
+	Retry    Retry    `mapstructure:"retry" json:"retry"`
 }

@@ -2,6 +2,8 @@ package alerts
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -50,4 +52,66 @@ func Projected(pct float64, start, end, now time.Time) (float64, bool) {
 		return 0, false
 	}
 	return pct * float64(end.Sub(start)) / float64(now.Sub(start)), true
+}
+
+// Units a limit can count in.
+const (
+	UnitRequests = "requests"
+	UnitTokens   = "tokens"
+	UnitCostUSD  = "cost_usd"
+)
+
+// Reading is where a customer stands against the tier limit that is
+// closest to being used up: the one that decides the percentage.
+type Reading struct {
+	Percent float64
+	Unit    string
+	Used    float64
+	Limit   float64
+}
+
+// Read is Percent with the limit that produced it; ok is false for an
+// unlimited tier. On a tie the first of requests, tokens, cost wins, so the
+// message speaks of the unit customers know best.
+func Read(t Tier, u Used) (r Reading, ok bool) {
+	consider := func(unit string, used, limit float64) {
+		if limit <= 0 {
+			return
+		}
+		pct := used * 100 / limit
+		if !ok || pct > r.Percent {
+			r, ok = Reading{Percent: pct, Unit: unit, Used: used, Limit: limit}, true
+		}
+	}
+	consider(UnitRequests, float64(u.Requests), float64(t.Requests))
+	consider(UnitTokens, float64(u.Tokens), float64(t.Tokens))
+	consider(UnitCostUSD, u.CostUSD, t.CostUSD)
+	return r, ok
+}
+
+// LimitKey names the limits in force, canonically. It is part of an alert's
+// unique key, so a customer whose tier changes mid-month is warned again
+// against the new limits and never twice against the same ones.
+func (t Tier) LimitKey() string {
+	var parts []string
+	if t.Requests > 0 {
+		parts = append(parts, "requests="+strconv.FormatInt(t.Requests, 10))
+	}
+	if t.Tokens > 0 {
+		parts = append(parts, "tokens="+strconv.FormatInt(t.Tokens, 10))
+	}
+	if t.CostUSD > 0 {
+		parts = append(parts, "cost_usd="+strconv.FormatFloat(t.CostUSD, 'f', -1, 64))
+	}
+	return strings.Join(parts, ",")
+}
+
+// PeriodOpen reports whether now falls inside period in loc: only the
+// running period alerts, so backfilling an ended month is silent.
+func PeriodOpen(period string, loc *time.Location, now time.Time) bool {
+	start, end, err := PeriodBounds(period, loc)
+	if err != nil {
+		return false
+	}
+	return !now.Before(start) && now.Before(end)
 }

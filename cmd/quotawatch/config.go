@@ -3,12 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"github.com/spf13/viper"
 
 	"github.com/quotawatch/quotawatch/alerts"
@@ -106,10 +109,17 @@ var defaults = map[string]any{
 	"notify.whatsapp.token_env":         "QUOTAWATCH_WHATSAPP_TOKEN",
 	"notify.whatsapp.token_file":        "",
 	"notify.whatsapp.template":          "",
-	"notify.whatsapp.template_language": "ar",
+	"notify.whatsapp.template_language": "",
+	"notify.whatsapp.template_mode":     "fallback",
+	"notify.whatsapp.operator_template": "",
+	"notify.whatsapp.timeout":           "20s",
 	"notify.clawdbot.command":           "clawdbot",
 	"notify.clawdbot.timeout":           "30s",
 	"notify.webhook.url":                "",
+	"notify.webhook.timeout":            "20s",
+	"notify.retry.base":                 "30s",
+	"notify.retry.max":                  "1h",
+	"notify.retry.attempts":             10,
 	"http.listen":                       "",
 	"log.level":                         "info",
 }
@@ -158,6 +168,11 @@ func loadConfig(file, dbFlag string) (*Config, error) {
 		if err := v.ReadInConfig(); err != nil {
 			return nil, cfgErr("", "read %s: %s", path, oneLine(err.Error()))
 		}
+	}
+	// A token written into the file would be read by anyone who can read
+	// the config; refuse it by name before the generic unknown-key error.
+	if v.InConfig("notify.whatsapp.token") {
+		return nil, cfgErr("notify.whatsapp.token", "a token must not be written in the config; put it in the environment variable named by notify.whatsapp.token_env or in notify.whatsapp.token_file")
 	}
 	var c Config
 	if err := v.UnmarshalExact(&c); err != nil {
@@ -310,13 +325,8 @@ func (c *Config) validate() error {
 	if c.Monitor.Rescan < time.Second {
 		return cfgErr("monitor.rescan_interval", "must be at least 1s")
 	}
-	if len(c.Alerts.Thresholds) == 0 {
-		c.Alerts.Thresholds = alerts.DefaultThresholds()
-	}
-	switch c.Notify.Channel {
-	case "log", "whatsapp", "clawdbot", "webhook":
-	default:
-		return cfgErr("notify.channel", "unknown channel %q (log, whatsapp, clawdbot or webhook)", c.Notify.Channel)
+	if err := c.validateAlerts(); err != nil {
+		return err
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
@@ -345,3 +355,152 @@ func (c *Config) monitorConfig() monitor.Config {
 }
 
 var errNoSources = errors.New("no sources")
+
+// e164 is a phone number as the WhatsApp Cloud API needs it: with the
+// leading +, or Meta prepends the business number's country code.
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// validateAlerts checks the alerts and notify keys, so a mistake is refused
+// at start with its key rather than found at a customer's 80 %.
+func (c *Config) validateAlerts() error {
+	al := &c.Alerts
+	if len(al.Thresholds) == 0 {
+		al.Thresholds = alerts.DefaultThresholds()
+	}
+	hasOperator, hasCustomer := false, false
+	for i, t := range al.Thresholds {
+		key := fmt.Sprintf("alerts.thresholds[%d]", i)
+		if !(t.Percent > 0) || t.Percent > 1e6 {
+			return cfgErr(key+".percent", "must be a positive percentage, got %g", t.Percent)
+		}
+		if i > 0 && t.Percent <= al.Thresholds[i-1].Percent {
+			return cfgErr(key+".percent", "thresholds must be sorted ascending without repeats (%g after %g)", t.Percent, al.Thresholds[i-1].Percent)
+		}
+		switch t.To {
+		case alerts.ToCustomer:
+			hasCustomer = true
+		case alerts.ToOperator:
+			hasOperator = true
+		default:
+			return cfgErr(key+".to", "want customer or operator, got %q", t.To)
+		}
+	}
+	if al.Schedule != "" {
+		if _, err := cron.ParseStandard(al.Schedule); err != nil {
+			return cfgErr("alerts.schedule", "bad cron spec %q: %v", al.Schedule, err)
+		}
+	}
+	if !alerts.KnownLanguage(al.Language) {
+		return cfgErr("alerts.language", "want one of %s, got %q", strings.Join(alerts.Languages, ", "), al.Language)
+	}
+	if al.UpgradeURL != "" {
+		if u, err := url.Parse(al.UpgradeURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return cfgErr("alerts.upgrade_url", "want an http(s) URL, got %q", al.UpgradeURL)
+		}
+	}
+	if al.OperatorPhone != "" && !e164.MatchString(al.OperatorPhone) {
+		return cfgErr("alerts.operator_phone", "want E.164 with the leading +, e.g. +966500000000, got %q", al.OperatorPhone)
+	}
+	for k := range al.Templates {
+		p, lang, err := alerts.ParseOverrideKey(k)
+		if err != nil {
+			return cfgErr("alerts.templates."+k, "%v", err)
+		}
+		found := false
+		for _, t := range al.Thresholds {
+			found = found || t.Percent == p
+		}
+		if !found {
+			return cfgErr("alerts.templates."+k, "no threshold at %g%%", p)
+		}
+		if lang != "" && !alerts.KnownLanguage(lang) {
+			return cfgErr("alerts.templates."+k, "unknown language %q", lang)
+		}
+	}
+	if _, err := alerts.NewTemplates(al.Templates); err != nil {
+		return cfgErr("alerts.templates", "%v", err)
+	}
+	for i, cu := range c.Customers {
+		key := fmt.Sprintf("customers[%d]", i)
+		if cu.Phone != "" && !e164.MatchString(cu.Phone) {
+			return cfgErr(key+".phone", "want E.164 with the leading +, e.g. +966500000001, got %q", cu.Phone)
+		}
+		if cu.Language != "" && !alerts.KnownLanguage(cu.Language) {
+			return cfgErr(key+".language", "want one of %s, got %q", strings.Join(alerts.Languages, ", "), cu.Language)
+		}
+	}
+
+	n := &c.Notify
+	switch n.Channel {
+	case "log", "whatsapp", "clawdbot", "webhook":
+	default:
+		return cfgErr("notify.channel", "unknown channel %q (log, whatsapp, clawdbot or webhook)", n.Channel)
+	}
+	durations := map[string]string{"notify.whatsapp.timeout": n.WhatsApp.Timeout, "notify.clawdbot.timeout": n.Clawdbot.Timeout,
+		"notify.webhook.timeout": n.Webhook.Timeout, "notify.retry.base": n.Retry.Base, "notify.retry.max": n.Retry.Max}
+	for k, v := range durations {
+		if v == "" {
+			continue
+		}
+		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+			return cfgErr(k, "want a positive duration such as 30s, got %q", v)
+		}
+	}
+	if n.Retry.Attempts < 1 || n.Retry.Attempts > 100 {
+		return cfgErr("notify.retry.attempts", "want 1 to 100, got %d", n.Retry.Attempts)
+	}
+	phones := n.Channel == "whatsapp" || n.Channel == "clawdbot"
+	if phones && hasOperator && al.OperatorPhone == "" {
+		return cfgErr("alerts.operator_phone", "required: a threshold goes to the operator and notify.channel is %s", n.Channel)
+	}
+	if phones && hasCustomer {
+		for i, cu := range c.Customers {
+			if cu.Phone == "" && !c.Tiers[cu.Tier].Unlimited() {
+				return cfgErr(fmt.Sprintf("customers[%d].phone", i), "required: customer %q has a limited tier and notify.channel is %s", cu.ID, n.Channel)
+			}
+		}
+	}
+	switch n.Channel {
+	case "whatsapp":
+		w := &n.WhatsApp
+		if u, err := url.Parse(w.APIBase); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return cfgErr("notify.whatsapp.api_base", "want an http(s) URL, got %q", w.APIBase)
+		}
+		if w.PhoneNumberID == "" {
+			return cfgErr("notify.whatsapp.phone_number_id", "required (the ID of the business number, not the number)")
+		}
+		if w.TokenEnv == "" && w.TokenFile == "" {
+			return cfgErr("notify.whatsapp.token_env", "the token must come from token_env or token_file")
+		}
+		w.TokenFile = expandHome(w.TokenFile)
+		if _, err := alerts.ReadToken(*w); err != nil {
+			key := "notify.whatsapp.token_env"
+			if w.TokenFile != "" {
+				key = "notify.whatsapp.token_file"
+			}
+			return cfgErr(key, "%v", err)
+		}
+		switch w.TemplateMode {
+		case "", "fallback", "always":
+		default:
+			return cfgErr("notify.whatsapp.template_mode", "want fallback or always, got %q", w.TemplateMode)
+		}
+		if w.TemplateMode == "always" && w.Template == "" {
+			return cfgErr("notify.whatsapp.template", "required when template_mode is always")
+		}
+		for _, p := range w.TemplateParams {
+			if !slices.Contains(alerts.VarNames, p) {
+				return cfgErr("notify.whatsapp.template_params", "unknown variable %q (one of %s)", p, strings.Join(alerts.VarNames, ", "))
+			}
+		}
+	case "clawdbot":
+		if strings.TrimSpace(n.Clawdbot.Command) == "" {
+			return cfgErr("notify.clawdbot.command", "must not be empty")
+		}
+	case "webhook":
+		if u, err := url.Parse(n.Webhook.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return cfgErr("notify.webhook.url", "want an http(s) URL, got %q", n.Webhook.URL)
+		}
+	}
+	return nil
+}

@@ -97,6 +97,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.dbFile, "db", "", "database file (overrides store.path)")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	root.AddCommand(a.runCmd(), a.backfillCmd(), a.usageCmd(), a.configCmd(), a.versionCmd())
+	root.AddCommand(a.checkCmd(), a.alertsCmd())
 	return root
 }
 
@@ -156,8 +157,16 @@ func (a *app) runCmd() *cobra.Command {
 			}
 			defer st.Close()
 			m := monitor.New(c.monitorConfig(), st, c.attributor(), a.log)
-			a.log.Info("quotawatch running", "version", Version, "db", c.Store.Path, "sources", len(c.Sources))
-			err = m.Run(cmd.Context(), func() { a.log.Info("caught up; following") })
+			ad, err := a.alertsDaemon(c, st)
+			if err != nil {
+				return err
+			}
+			// OnCommit runs on the ingest writer: Kick never blocks it.
+			m.OnCommit = func(store.CommitResult) { ad.Kick() }
+			stopAlerts := a.runAlerts(cmd.Context(), ad)
+			a.log.Info("quotawatch running", "version", Version, "db", c.Store.Path, "sources", len(c.Sources), "notify", c.Notify.Channel)
+			err = m.Run(cmd.Context(), func() { a.log.Info("caught up; following"); ad.Ready() })
+			stopAlerts()
 			s := m.Stats()
 			a.log.Info("stopped", "lines", s.Lines, "new_events", s.Inserted, "duplicates", s.Duplicates, "bad_lines", s.Bad)
 			return err

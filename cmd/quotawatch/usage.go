@@ -91,6 +91,10 @@ func usageRows(ctx context.Context, st *store.Store, c *Config, period, only str
 	if err != nil {
 		return nil, err
 	}
+	flagged, err := st.FlaggedCustomers(ctx, period)
+	if err != nil {
+		return nil, err
+	}
 	byID := map[string]store.Usage{}
 	for _, u := range totals {
 		byID[u.Customer] = u
@@ -100,7 +104,7 @@ func usageRows(ctx context.Context, st *store.Store, c *Config, period, only str
 		u := byID[id]
 		r := usageRow{Customer: id, Period: period, Requests: u.Requests, FailedRequests: u.FailedRequests,
 			InputTokens: u.Input, OutputTokens: u.Output, CacheReadTokens: u.CacheRead, CacheWriteTokens: u.CacheWrite,
-			TotalTokens: u.TotalTokens(), CostUSD: u.CostUSD, UnpricedRequests: u.Unpriced}
+			TotalTokens: u.TotalTokens(), CostUSD: u.CostUSD, UnpricedRequests: u.Unpriced, Flagged: flagged[id]}
 		loc := c.loc
 		if cu != nil {
 			r.Name, r.Tier = cu.Name, cu.Tier

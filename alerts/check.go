@@ -1,0 +1,200 @@
+package alerts
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/quotawatch/quotawatch/store"
+)
+
+// Customer is what the alerts need to know about one configured customer.
+type Customer struct {
+	ID       string
+	Name     string
+	Phone    string // E.164
+	Tier     string
+	Limits   Tier
+	Language string         // "" = alerts.language
+	Location *time.Location // nil = the global timezone
+}
+
+// Checker evaluates every customer's running period against the
+// thresholds and records the decisions in the outbox.
+type Checker struct {
+	Store     *store.Store
+	Config    Config
+	Customers []Customer
+	// Location is the global timezone (customers may override it).
+	Location  *time.Location
+	Channel   string
+	Templates *Templates
+	// Now is the injected clock: every decision reads the time from it.
+	Now func() time.Time
+}
+
+func (c *Checker) loc(cu *Customer) *time.Location {
+	if cu.Location != nil {
+		return cu.Location
+	}
+	if c.Location != nil {
+		return c.Location
+	}
+	return time.UTC
+}
+
+func (c *Checker) language(cu *Customer) string {
+	if cu != nil && cu.Language != "" {
+		return cu.Language
+	}
+	if c.Config.Language != "" {
+		return c.Config.Language
+	}
+	return "ar"
+}
+
+func (c *Checker) thresholds() []Threshold {
+	if len(c.Config.Thresholds) == 0 {
+		return DefaultThresholds()
+	}
+	return c.Config.Thresholds
+}
+
+// snapshot is what a check reads before deciding.
+type snapshot struct {
+	now     time.Time
+	periods []string
+	usage   map[store.CustomerPeriod]store.Usage
+}
+
+// read loads the running period's usage of every limited customer. Only
+// the running period is read: an ended period never alerts.
+func (c *Checker) read(ctx context.Context) (snapshot, error) {
+	s := snapshot{now: c.Now(), usage: map[store.CustomerPeriod]store.Usage{}}
+	seen := map[string]bool{}
+	for i := range c.Customers {
+		cu := &c.Customers[i]
+		if cu.Limits.Unlimited() {
+			continue
+		}
+		p := PeriodOf(s.now, c.loc(cu))
+		if !seen[p] {
+			seen[p] = true
+			s.periods = append(s.periods, p)
+		}
+		us, err := c.Store.UsageByPeriod(ctx, p, cu.ID)
+		if err != nil {
+			return s, fmt.Errorf("check %s: %w", cu.ID, err)
+		}
+		for _, u := range us {
+			s.usage[store.CustomerPeriod{Customer: u.Customer, Period: u.Period}] = u
+		}
+	}
+	sort.Strings(s.periods)
+	return s, nil
+}
+
+// plan turns a snapshot and the recorded keys into outbox rows.
+func (c *Checker) plan(s snapshot, recorded map[store.AlertKey]bool) ([]store.Alert, error) {
+	var out []store.Alert
+	nowMs := s.now.UnixMilli()
+	for i := range c.Customers {
+		cu := &c.Customers[i]
+		if cu.Limits.Unlimited() {
+			continue // tracked, never warned
+		}
+		loc := c.loc(cu)
+		period := PeriodOf(s.now, loc)
+		if !PeriodOpen(period, loc, s.now) {
+			continue
+		}
+		u := s.usage[store.CustomerPeriod{Customer: cu.ID, Period: period}]
+		r, ok := Read(cu.Limits, Used{Requests: u.Requests, Tokens: u.TotalTokens(), CostUSD: u.CostUSD})
+		if !ok {
+			continue
+		}
+		limitKey := cu.Limits.LimitKey()
+		d := Decide(c.thresholds(), r.Percent, func(p float64) bool {
+			return recorded[store.AlertKey{Customer: cu.ID, Period: period, Threshold: p, LimitKey: limitKey}]
+		})
+		if d.Empty() {
+			continue
+		}
+		row := func(t Threshold, status string) (store.Alert, error) {
+			lang := c.language(cu)
+			to := cu.Phone
+			if t.To == ToOperator {
+				lang, to = c.language(nil), c.Config.OperatorPhone
+			}
+			md := MessageData{Customer: cu.ID, Name: cu.Name, Tier: cu.Tier, Period: period, Threshold: FormatPercent(t.Percent),
+				Percent: FormatPercent(math.Floor(r.Percent + percentEpsilon)), Used: FormatAmount(r.Used, r.Unit),
+				Limit: FormatAmount(r.Limit, r.Unit), Unit: UnitName(r.Unit, lang), UpgradeURL: c.Config.UpgradeURL,
+				Degraded: c.Config.DegradedAfterLimit, Language: lang}
+			if md.Name == "" {
+				md.Name = cu.ID
+			}
+			msg, err := c.Templates.Render(t, lang, md)
+			if err != nil {
+				return store.Alert{}, err
+			}
+			params, err := json.Marshal(md.Vars())
+			if err != nil {
+				return store.Alert{}, fmt.Errorf("encode message variables: %w", err)
+			}
+			a := store.Alert{Customer: cu.ID, Period: period, Threshold: t.Percent, LimitKey: limitKey, To: t.To, Recipient: to,
+				Channel: c.Channel, Language: lang, Percent: r.Percent, Used: r.Used, Limit: r.Limit, Unit: r.Unit, Flag: t.Flag,
+				Message: msg, Params: string(params), Status: status, CreatedMs: nowMs, NextAttemptMs: nowMs, UpdatedMs: nowMs}
+			if status == store.AlertSkipped {
+				a.NextAttemptMs = 0
+				a.LastError = fmt.Sprintf("skipped: crossed together with %s%%, which was sent instead", FormatPercent(d.Send.Percent))
+			}
+			return a, nil
+		}
+		for _, t := range d.Skip {
+			a, err := row(t, store.AlertSkipped)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, a)
+		}
+		a, err := row(*d.Send, store.AlertPending)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Check decides now and records the decisions: due thresholds become
+// pending rows (the highest per customer) or skipped rows (the lower ones),
+// committed before anything is sent. It returns the rows it recorded.
+func (c *Checker) Check(ctx context.Context) ([]store.Alert, error) {
+	s, err := c.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.periods) == 0 {
+		return nil, nil
+	}
+	return c.Store.RecordAlerts(ctx, s.periods, func(recorded map[store.AlertKey]bool) ([]store.Alert, error) {
+		return c.plan(s, recorded)
+	})
+}
+
+// Plan is Check without recording anything: what a check would decide now
+// (check --dry-run).
+func (c *Checker) Plan(ctx context.Context) ([]store.Alert, error) {
+	s, err := c.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recorded, err := c.Store.RecordedAlerts(ctx, s.periods)
+	if err != nil {
+		return nil, err
+	}
+	return c.plan(s, recorded)
+}
