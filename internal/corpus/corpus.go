@@ -89,14 +89,14 @@ type FollowFile struct {
 
 // Expected is what a correct meter reports for a generated corpus.
 type Expected struct {
-	Seed            uint64 `json:"seed"`
-	Month           string `json:"month"`
-	Timezone        string `json:"timezone"`
-	DefaultCustomer string `json:"default_customer"`
+	Seed            uint64   `json:"seed"`
+	Month           string   `json:"month"`
+	Timezone        string   `json:"timezone"`
+	DefaultCustomer string   `json:"default_customer"`
 	Agents          []string `json:"agents"`
-	Files           int   `json:"files"`
-	Bytes           int64 `json:"bytes"`
-	Lines           int64 `json:"lines"`
+	Files           int      `json:"files"`
+	Bytes           int64    `json:"bytes"`
+	Lines           int64    `json:"lines"`
 	// UsageLines counts assistant lines that are provider calls, copies in
 	// compacted files included; Calls counts each call once.
 	UsageLines int64 `json:"usage_lines"`
