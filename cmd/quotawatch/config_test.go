@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "qw.yaml")
+	body = strings.ReplaceAll(body, "STATE", filepath.Join(dir, "state"))
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const goodConfig = `
+timezone: Asia/Riyadh
+sources: [{type: clawdbot, dir: STATE}]
+tiers: {basic: {requests: 500}, Pro: {}}
+customers:
+  - {id: a, tier: basic, match: {peer: "+1"}}
+  - {id: b, tier: pro}
+default_customer: b
+`
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	for _, tt := range []struct{ name, body, key string }{
+		{"unknown tier", strings.Replace(goodConfig, "tier: basic", "tier: gold", 1), "customers[0].tier"},
+		{"bad timezone", strings.Replace(goodConfig, "Asia/Riyadh", "Mars/Olympus", 1), "timezone"},
+		{"duplicate id", strings.Replace(goodConfig, "id: b", "id: a", 1), "customers[1].id"},
+		{"missing dir", strings.Replace(goodConfig, "dir: STATE", "dir: /nonexistent/x", 1), "sources[0].dir"},
+		{"unknown key", goodConfig + "colour: blue\n", "colour"},
+		{"unknown source type", strings.Replace(goodConfig, "type: clawdbot", "type: syslog", 1), "sources[0].type"},
+		{"bad default", strings.Replace(goodConfig, "default_customer: b", "default_customer: zz", 1), "default_customer"},
+		{"negative limit", strings.Replace(goodConfig, "requests: 500", "requests: -1", 1), "tiers.basic"},
+		{"bad channel", goodConfig + "notify: {channel: pigeon}\n", "notify.channel"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(writeConfig(t, tt.body), "")
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("want a ConfigError, got %v", err)
+			}
+			if ce.Key != tt.key {
+				t.Errorf("key %q (%v), want %q", ce.Key, err, tt.key)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+			var out, errOut bytes.Buffer
+			if code := Main(context.Background(), []string{"--config", writeConfig(t, tt.body), "config", "check"}, &out, &errOut); code != 2 {
+				t.Errorf("exit %d, want 2 (stderr %q)", code, errOut.String())
+			}
+			if lines := strings.Count(strings.TrimSpace(errOut.String()), "\n"); lines != 0 || !strings.Contains(errOut.String(), tt.key) {
+				t.Errorf("stderr %q: want one line naming %s", errOut.String(), tt.key)
+			}
+		})
+	}
+}
+
+func TestConfigGoodAndEnvironment(t *testing.T) {
+	p := writeConfig(t, goodConfig)
+	t.Setenv("QUOTAWATCH_STORE_PATH", "/tmp/from-env.db")
+	t.Setenv("QUOTAWATCH_MONITOR_BATCH_EVENTS", "77")
+	c, err := loadConfig(p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Path != "/tmp/from-env.db" || c.Monitor.BatchEvents != 77 {
+		t.Errorf("environment overrides not applied: %q %d", c.Store.Path, c.Monitor.BatchEvents)
+	}
+	if _, ok := c.Tiers["pro"]; !ok || !c.Tiers["pro"].Unlimited() {
+		t.Errorf("empty tier `Pro: {}` must exist as unlimited: %+v", c.Tiers)
+	}
+	if c.Customers[1].Tier != "pro" {
+		t.Errorf("tier names are case-insensitive: %q", c.Customers[1].Tier)
+	}
+	c, err = loadConfig(p, "/tmp/flag.db")
+	if err != nil || c.Store.Path != "/tmp/flag.db" {
+		t.Errorf("--db must win: %v %v", c, err)
+	}
+}
+
+func TestUnknownCommandAndFlagExit2(t *testing.T) {
+	for _, args := range [][]string{{"frobnicate"}, {"usage", "--bogus"}, {"usage", "--format", "xml"}, {"usage", "--month", "11-2026"}} {
+		var out, errOut bytes.Buffer
+		if code := Main(context.Background(), append([]string{"--config", writeConfig(t, goodConfig), "--db", filepath.Join(t.TempDir(), "x.db")}, args...), &out, &errOut); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errOut.String())
+		}
+	}
+}
