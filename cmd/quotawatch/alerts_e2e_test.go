@@ -513,6 +513,11 @@ func TestE2ETokenNeverPrinted(t *testing.T) {
 	if _, errOut, code = e.run("check"); code != 2 || !strings.Contains(errOut, "notify.whatsapp.token_env") {
 		t.Fatalf("missing token: exit %d\n%s", code, errOut)
 	}
+	if _, errOut, code = e.run("config", "check"); code != 2 || !strings.Contains(errOut, "notify.whatsapp.token_env") {
+		t.Fatalf("config check, missing token: exit %d\n%s", code, errOut)
+	}
+	// Commands that send nothing work without the secret.
+	e.mustRun("usage")
 	// A debug-level run that sends, fails (the fake is told to answer 503
 	// with the request echoed nowhere) and logs everything: still no token.
 	os.WriteFile(e.cfg, body, 0o600)

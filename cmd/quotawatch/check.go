@@ -52,6 +52,9 @@ func (a *app) notifier(c *Config) (alerts.Notifier, error) {
 	n := c.Notify
 	switch n.Channel {
 	case "whatsapp":
+		if err := c.tokenError(); err != nil {
+			return nil, err
+		}
 		tok, err := alerts.ReadToken(n.WhatsApp)
 		if err != nil {
 			return nil, cfgErr("notify.whatsapp.token_env", "%v", err)

@@ -253,6 +253,9 @@ func (a *app) configCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := c.tokenError(); err != nil {
+				return err
+			}
 			return a.printConfig(c)
 		},
 	})
