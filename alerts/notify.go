@@ -56,7 +56,10 @@ type SendError struct {
 	Err  error
 }
 
+// Error implements error.
 func (e *SendError) Error() string { return e.Err.Error() }
+
+// Unwrap gives errors.Is/As the underlying error.
 func (e *SendError) Unwrap() error { return e.Err }
 
 func permanent(code int, format string, args ...any) error {
