@@ -180,6 +180,17 @@ func (c *Checker) Check(ctx context.Context) ([]store.Alert, error) {
 	if len(s.periods) == 0 {
 		return nil, nil
 	}
+	// Most checks (one after every ingested batch) find nothing due: decide
+	// on a read first and take the write lock, which the ingest writer
+	// needs, only when there is something to record. The decision is made
+	// again under the lock, so this shortcut never records a stale one.
+	recorded, err := c.Store.RecordedAlerts(ctx, s.periods)
+	if err != nil {
+		return nil, err
+	}
+	if pre, err := c.plan(s, recorded); err != nil || len(pre) == 0 {
+		return nil, err
+	}
 	return c.Store.RecordAlerts(ctx, s.periods, func(recorded map[store.AlertKey]bool) ([]store.Alert, error) {
 		return c.plan(s, recorded)
 	})

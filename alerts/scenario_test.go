@@ -35,6 +35,14 @@ func TestScenarioStandardCustomerMonth(t *testing.T) {
 	if c.Type != "text" || c.To != omarPhone || c.RecipientType != "individual" || c.Text.PreviewURL {
 		t.Fatalf("80%% request: %s", calls[0].Raw)
 	}
+	// The exact request body.
+	wantBody := `{"messaging_product":"whatsapp","recipient_type":"individual","to":"+966500000001","type":"text",` +
+		`"text":{"preview_url":false,"body":"مرحبا عمر! 👋\n\nلقد استهلكت 80% من حدك الشهري للذكاء الاصطناعي (2400 من 3000 طلب).\n\n` +
+		`متوقع تكفيك لنهاية الشهر، بس لو تحتاج أكثر، ترقى للباقة Pro.\n\nللترقية: https://wa.me/966507407827"},` +
+		`"biz_opaque_callback_data":"quotawatch-alert-1"}`
+	if calls[0].Raw != wantBody || calls[0].Path != "/v25.0/"+testPNID+"/messages" {
+		t.Fatalf("80%% request %s\n%s\nwant\n%s", calls[0].Path, calls[0].Raw, wantBody)
+	}
 	for _, want := range []string{"مرحبا عمر", "80%", "2400", "3000", "طلب", "https://wa.me/966507407827"} {
 		if !strings.Contains(c.Text.Body, want) {
 			t.Errorf("80%% message lacks %q:\n%s", want, c.Text.Body)
