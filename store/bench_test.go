@@ -15,16 +15,19 @@ const benchCustomers = 500
 var benchPeriods = []string{"2026-09", "2026-10", "2026-11"}
 
 // benchEvents fills b.Events with n distinct events numbered from first:
-// 500 customers, three months, keys shaped like the monitor's.
+// 500 customers, three months, sessions of 40 calls, keys shaped like the
+// monitor's.
 func benchEvents(batch *store.Batch, first, n int) {
 	batch.Reset()
 	for i := first; i < first+n; i++ {
-		sess := strconv.Itoa(i / 40)
-		c := "p9665" + strconv.Itoa(10000000+(i*7919)%benchCustomers)
+		// 40 calls per session, each session one customer in one month.
+		s := i / 40
+		sess := strconv.Itoa(s)
+		c := "p9665" + strconv.Itoa(10000000+(s*7919)%benchCustomers)
 		batch.Events = append(batch.Events, store.Event{
 			Key:   "cb/main/" + sess + "/" + strconv.FormatInt(int64(i)*2654435761%(1<<32), 16),
 			Agent: "main", SessionID: sess, TimeMs: 1793500000000 + int64(i)*1000,
-			Period: benchPeriods[i%len(benchPeriods)], Customer: c,
+			Period: benchPeriods[s%len(benchPeriods)], Customer: c,
 			Provider: "openai", Model: "gpt-5-mini", Input: 5000 + int64(i%3000), Output: 40 + int64(i%500),
 			CacheRead: int64(i%4) * 1024, CostUSD: 0.0021 + float64(i%100)*1e-5, Priced: true, Failed: i%97 == 0,
 		})

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -175,35 +176,9 @@ func (s *Store) Commit(ctx context.Context, b *Batch, periodOf PeriodFunc) (Comm
 		return t
 	}
 	if len(b.Events) > 0 {
-		st, err := tx.PrepareContext(ctx, insertEvent)
-		if err != nil {
-			return res, fmt.Errorf("prepare event insert: %w", err)
+		if err := insertEvents(ctx, tx, b.Events, &res, delta); err != nil {
+			return res, err
 		}
-		for i := range b.Events {
-			e := &b.Events[i]
-			var cost any
-			if e.Priced {
-				cost = e.CostUSD
-			}
-			r, err := st.ExecContext(ctx, e.Key, e.Agent, e.SessionID, e.TimeMs, e.Period, e.Customer,
-				e.Provider, e.Model, e.Input, e.Output, e.CacheRead, e.CacheWrite, cost, boolInt(e.Failed))
-			if err != nil {
-				st.Close()
-				return res, fmt.Errorf("insert event %s: %w", e.Key, err)
-			}
-			n, err := r.RowsAffected()
-			if err != nil {
-				st.Close()
-				return res, fmt.Errorf("insert event %s: %w", e.Key, err)
-			}
-			if n == 0 {
-				res.Duplicates++
-				continue
-			}
-			res.Inserted++
-			delta(e.Customer, e.Period).add(e, 1)
-		}
-		st.Close()
 	}
 	if len(b.Sessions) > 0 {
 		st, err := tx.PrepareContext(ctx, upsertSession)
@@ -218,8 +193,11 @@ func (s *Store) Commit(ctx context.Context, b *Batch, periodOf PeriodFunc) (Comm
 		}
 		st.Close()
 	}
-	for _, m := range b.Moves {
-		if err := moveSession(ctx, tx, m, periodOf, delta); err != nil {
+	if len(b.Moves) > 0 {
+		mv := &mover{tx: tx, periodOf: periodOf, delta: delta}
+		err := mv.moveAll(ctx, b.Moves)
+		mv.close()
+		if err != nil {
 			return res, err
 		}
 	}
@@ -238,7 +216,7 @@ func (s *Store) Commit(ctx context.Context, b *Batch, periodOf PeriodFunc) (Comm
 		}
 		st.Close()
 	}
-	if err := applyDeltas(ctx, tx, deltas); err != nil {
+	if err := applyDeltas(ctx, tx, deltas, len(b.Moves) > 0); err != nil {
 		return res, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -250,7 +228,127 @@ func (s *Store) Commit(ctx context.Context, b *Batch, periodOf PeriodFunc) (Comm
 	return res, nil
 }
 
-func applyDeltas(ctx context.Context, tx *sql.Tx, deltas map[CustomerPeriod]*totals) error {
+// Events are inserted insertRows at a time with one multi-row statement
+// (then insertTail, then one by one): per-statement overhead in
+// database/sql and SQLite, not the b-tree work, dominated one-row inserts.
+const (
+	insertRows = 64
+	insertTail = 8
+)
+
+var insertEventRows = map[int]string{1: insertEvent, insertTail: multiInsert(insertTail), insertRows: multiInsert(insertRows)}
+
+func multiInsert(rows int) string {
+	head, _, _ := strings.Cut(insertEvent, "VALUES")
+	row := "(" + placeholders(14) + ")"
+	return head + "VALUES " + strings.TrimSuffix(strings.Repeat(row+",", rows), ",") + " ON CONFLICT(key) DO NOTHING"
+}
+
+// newKeys lists the keys of the n rows the last statement inserted: rowids
+// are assigned as the largest rowid + 1 (no AUTOINCREMENT, rowids far below
+// 2^63, events never deleted, one writer), so they are the n largest.
+const newKeys = `SELECT key FROM events WHERE id > (SELECT MAX(id) FROM events) - ?`
+
+// insertEvents stores the events that are new (by key) and adds them to
+// the deltas. It runs before any Move of the same batch, so a move sees
+// these events under the customer they were inserted with.
+func insertEvents(ctx context.Context, tx *sql.Tx, events []Event, res *CommitResult, delta func(c, p string) *totals) error {
+	args := make([]any, 0, 14*insertRows)
+	stmts := map[int]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	for i := 0; i < len(events); {
+		rows := 1
+		switch n := len(events) - i; {
+		case n >= insertRows:
+			rows = insertRows
+		case n >= insertTail:
+			rows = insertTail
+		}
+		st := stmts[rows]
+		if st == nil {
+			var err error
+			if st, err = tx.PrepareContext(ctx, insertEventRows[rows]); err != nil {
+				return fmt.Errorf("prepare event insert: %w", err)
+			}
+			stmts[rows] = st
+		}
+		chunk := events[i : i+rows]
+		i += rows
+		args = args[:0]
+		for j := range chunk {
+			e := &chunk[j]
+			var cost any
+			if e.Priced {
+				cost = e.CostUSD
+			}
+			args = append(args, e.Key, e.Agent, e.SessionID, e.TimeMs, e.Period, e.Customer,
+				e.Provider, e.Model, e.Input, e.Output, e.CacheRead, e.CacheWrite, cost, boolInt(e.Failed))
+		}
+		r, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("insert events %s..%s: %w", chunk[0].Key, chunk[rows-1].Key, err)
+		}
+		n, err := r.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("insert events %s..%s: %w", chunk[0].Key, chunk[rows-1].Key, err)
+		}
+		res.Inserted += int(n)
+		switch {
+		case int(n) == rows: // all new: the common case
+			for j := range chunk {
+				delta(chunk[j].Customer, chunk[j].Period).add(&chunk[j], 1)
+			}
+		case n > 0: // some were already stored: find out which are new
+			if err := addNew(ctx, tx, chunk, n, delta); err != nil {
+				return err
+			}
+		}
+	}
+	res.Duplicates = len(events) - res.Inserted
+	return nil
+}
+
+// addNew adds to the deltas the events of chunk that its statement inserted.
+func addNew(ctx context.Context, tx *sql.Tx, chunk []Event, n int64, delta func(c, p string) *totals) error {
+	rows, err := tx.QueryContext(ctx, newKeys, n)
+	if err != nil {
+		return fmt.Errorf("list new events: %w", err)
+	}
+	fresh := make(map[string]bool, n)
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return fmt.Errorf("list new events: %w", err)
+		}
+		fresh[k] = true
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("list new events: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list new events: %w", err)
+	}
+	if int64(len(fresh)) != n {
+		return fmt.Errorf("list new events: found %d of %d", len(fresh), n)
+	}
+	for j := range chunk {
+		// A key twice in one chunk was inserted once, from its first row.
+		if e := &chunk[j]; fresh[e.Key] {
+			delete(fresh, e.Key)
+			delta(e.Customer, e.Period).add(e, 1)
+		}
+	}
+	return nil
+}
+
+// applyDeltas adds the deltas to the rollup; prune drops rows a move
+// emptied (only a move can take anything away).
+func applyDeltas(ctx context.Context, tx *sql.Tx, deltas map[CustomerPeriod]*totals, prune bool) error {
 	if len(deltas) == 0 {
 		return nil
 	}
@@ -264,6 +362,9 @@ func applyDeltas(ctx context.Context, tx *sql.Tx, deltas map[CustomerPeriod]*tot
 			return fmt.Errorf("update totals of %s %s: %w", k.Customer, k.Period, err)
 		}
 	}
+	if !prune {
+		return nil
+	}
 	// Rows moved away to zero are dropped so an old customer id disappears.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM rollup WHERE requests=0 AND failed=0 AND input=0 AND output=0
 		AND cache_read=0 AND cache_write=0 AND unpriced=0 AND abs(cost) < 1e-12`); err != nil {
@@ -272,9 +373,42 @@ func applyDeltas(ctx context.Context, tx *sql.Tx, deltas map[CustomerPeriod]*tot
 	return nil
 }
 
-func moveSession(ctx context.Context, tx *sql.Tx, m Move, periodOf PeriodFunc, delta func(c, p string) *totals) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id, ts, period, customer, input, output, cache_read, cache_write, cost, failed
-		FROM events WHERE agent = ? AND session_id = ? AND customer <> ?`, m.Agent, m.SessionID, m.Customer)
+// mover re-bills sessions within one batch's transaction. Its two
+// statements are prepared once per batch: a backfill attributes thousands
+// of sessions by their envelope, each a Move, most with no stored event yet,
+// and parsing the query for each cost more than running it.
+type mover struct {
+	tx       *sql.Tx
+	periodOf PeriodFunc
+	delta    func(c, p string) *totals
+	sel, upd *sql.Stmt
+}
+
+func (mv *mover) close() {
+	if mv.sel != nil {
+		mv.sel.Close()
+	}
+	if mv.upd != nil {
+		mv.upd.Close()
+	}
+}
+
+func (mv *mover) moveAll(ctx context.Context, moves []Move) error {
+	var err error
+	if mv.sel, err = mv.tx.PrepareContext(ctx, `SELECT id, ts, period, customer, input, output, cache_read, cache_write, cost, failed
+		FROM events WHERE agent = ? AND session_id = ? AND customer <> ?`); err != nil {
+		return fmt.Errorf("prepare move: %w", err)
+	}
+	for _, m := range moves {
+		if err := mv.move(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (mv *mover) move(ctx context.Context, m Move) error {
+	rows, err := mv.sel.QueryContext(ctx, m.Agent, m.SessionID, m.Customer)
 	if err != nil {
 		return fmt.Errorf("read events of session %s/%s: %w", m.Agent, m.SessionID, err)
 	}
@@ -293,9 +427,9 @@ func moveSession(ctx context.Context, tx *sql.Tx, m Move, periodOf PeriodFunc, d
 			return fmt.Errorf("read events of session %s/%s: %w", m.Agent, m.SessionID, err)
 		}
 		e.CostUSD, e.Priced, e.Failed = cost.Float64, cost.Valid, failed != 0
-		delta(e.Customer, e.Period).add(&e, -1)
-		np := periodOf(m.Customer, e.TimeMs)
-		delta(m.Customer, np).add(&e, 1)
+		mv.delta(e.Customer, e.Period).add(&e, -1)
+		np := mv.periodOf(m.Customer, e.TimeMs)
+		mv.delta(m.Customer, np).add(&e, 1)
 		ups = append(ups, upd{id, np})
 	}
 	if err := rows.Err(); err != nil {
@@ -306,13 +440,13 @@ func moveSession(ctx context.Context, tx *sql.Tx, m Move, periodOf PeriodFunc, d
 	if len(ups) == 0 {
 		return nil
 	}
-	st, err := tx.PrepareContext(ctx, "UPDATE events SET customer = ?, period = ? WHERE id = ?")
-	if err != nil {
-		return fmt.Errorf("prepare move: %w", err)
+	if mv.upd == nil {
+		if mv.upd, err = mv.tx.PrepareContext(ctx, "UPDATE events SET customer = ?, period = ? WHERE id = ?"); err != nil {
+			return fmt.Errorf("prepare move: %w", err)
+		}
 	}
-	defer st.Close()
 	for _, u := range ups {
-		if _, err := st.ExecContext(ctx, m.Customer, u.period, u.id); err != nil {
+		if _, err := mv.upd.ExecContext(ctx, m.Customer, u.period, u.id); err != nil {
 			return fmt.Errorf("move event %d to %s: %w", u.id, m.Customer, err)
 		}
 	}

@@ -1,0 +1,130 @@
+package store_test
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/quotawatch/quotawatch/store"
+)
+
+// TestCommitManyRowsWithDuplicates covers the multi-row insert: chunks of
+// every size, keys repeated inside one chunk, across chunks and from an
+// earlier batch, a move of events inserted by the same batch. The totals
+// must equal those of the distinct events, whatever was re-sent.
+func TestCommitManyRowsWithDuplicates(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "qw.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ev := func(i int) store.Event {
+		c := []string{"a", "b", "c"}[i%3]
+		return store.Event{Key: "k" + strconv.Itoa(i), Agent: "main", SessionID: "s" + c, TimeMs: int64(i), Period: "2026-11",
+			Customer: c, Input: int64(i), Output: 1, CacheRead: int64(i % 5), CacheWrite: int64(i % 7),
+			CostUSD: float64(i) / 1000, Priced: i%11 != 0, Failed: i%13 == 0}
+	}
+	want := map[string]store.Usage{}
+	seen := map[string]bool{}
+	expect := func(e store.Event) {
+		if seen[e.Key] {
+			return
+		}
+		seen[e.Key] = true
+		u := want[e.Customer]
+		u.Customer, u.Period = e.Customer, e.Period
+		if e.Failed {
+			u.FailedRequests++
+		} else {
+			u.Requests++
+		}
+		u.Input += e.Input
+		u.Output += e.Output
+		u.CacheRead += e.CacheRead
+		u.CacheWrite += e.CacheWrite
+		if e.Priced {
+			u.CostUSD += e.CostUSD
+		} else {
+			u.Unpriced++
+		}
+		want[e.Customer] = u
+	}
+	commit := func(b *store.Batch, inserted, dups int) {
+		t.Helper()
+		res, err := st.Commit(ctx, b, func(string, int64) string { return "2026-11" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Inserted != inserted || res.Duplicates != dups {
+			t.Fatalf("inserted %d, duplicates %d; want %d, %d", res.Inserted, res.Duplicates, inserted, dups)
+		}
+		for _, e := range b.Events {
+			expect(e)
+		}
+	}
+	// 150 events, 3 of them repeated: k10 twice in the first chunk, k20
+	// again in the second chunk and k130 again in the last single rows.
+	var b store.Batch
+	for i := range 147 {
+		b.Events = append(b.Events, ev(i))
+		switch i {
+		case 12:
+			b.Events = append(b.Events, ev(10))
+		case 70:
+			b.Events = append(b.Events, ev(20))
+		case 140:
+			b.Events = append(b.Events, ev(130))
+		}
+	}
+	commit(&b, 147, 3)
+	// Half already stored, interleaved with new ones.
+	b.Reset()
+	for i := 100; i < 300; i++ {
+		b.Events = append(b.Events, ev(i))
+	}
+	commit(&b, 153, 47)
+	// Nothing new at all.
+	commit(&b, 0, 200)
+	// New events of session "sa" plus a move of that session to "b", in
+	// one batch: the move must take this batch's events along.
+	b.Reset()
+	for i := 300; i < 309; i += 3 {
+		b.Events = append(b.Events, ev(i))
+	}
+	b.Moves = []store.Move{{Agent: "main", SessionID: "sa", Customer: "b"}}
+	commit(&b, 3, 0)
+	a := want["a"]
+	bb := want["b"]
+	bb.Requests += a.Requests
+	bb.FailedRequests += a.FailedRequests
+	bb.Input += a.Input
+	bb.Output += a.Output
+	bb.CacheRead += a.CacheRead
+	bb.CacheWrite += a.CacheWrite
+	bb.CostUSD += a.CostUSD
+	bb.Unpriced += a.Unpriced
+	want["b"] = bb
+	delete(want, "a")
+
+	got, err := st.UsageByPeriod(ctx, "2026-11", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d customers %+v, want %d %+v", len(got), got, len(want), want)
+	}
+	for _, g := range got {
+		w := want[g.Customer]
+		gc, wc := g, w
+		gc.CostUSD, wc.CostUSD = 0, 0
+		if gc != wc || math.Abs(g.CostUSD-w.CostUSD) > 1e-9 {
+			t.Errorf("customer %s: got %+v, want %+v", g.Customer, g, w)
+		}
+	}
+	if n, err := st.EventCount(ctx); err != nil || n != 303 {
+		t.Errorf("%d events stored (%v), want 303", n, err)
+	}
+}
