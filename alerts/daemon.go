@@ -29,11 +29,12 @@ type Daemon struct {
 	Poll time.Duration
 	Log  *slog.Logger
 
-	once    sync.Once
-	kick    chan struct{}
-	wake    chan struct{}
-	readyCh chan struct{}
-	checkMu sync.Mutex
+	once      sync.Once
+	readyOnce sync.Once
+	kick      chan struct{}
+	wake      chan struct{}
+	readyCh   chan struct{}
+	checkMu   sync.Mutex
 }
 
 func (d *Daemon) init() {
@@ -71,11 +72,7 @@ func (d *Daemon) Kick() {
 // message) rather than on a half-read one (an 80 % and then a 100 %).
 func (d *Daemon) Ready() {
 	d.init()
-	select {
-	case <-d.readyCh:
-	default:
-		close(d.readyCh)
-	}
+	d.readyOnce.Do(func() { close(d.readyCh) })
 	d.Kick()
 }
 
@@ -138,8 +135,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		loc = time.UTC
 	}
 	cl := cronLogger{d.Log}
+	// Order matters: Chain(a, b) wraps as a(b(job)). SkipIfStillRunning
+	// hands its token back only when the job returns normally, so with
+	// Recover outside it a single panic would skip every later run for
+	// good; Recover goes inside.
 	c := cron.New(cron.WithLocation(loc), cron.WithLogger(cl),
-		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
+		cron.WithChain(cron.SkipIfStillRunning(cl), cron.Recover(cl)))
 	if d.Schedule != "" {
 		if _, err := c.AddFunc(d.Schedule, func() { d.CheckNow(ctx) }); err != nil {
 			return fmt.Errorf("alerts.schedule %q: %w", d.Schedule, err)

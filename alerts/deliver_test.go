@@ -423,3 +423,68 @@ func TestDaemonDebouncedCheckDelivers(t *testing.T) {
 		t.Fatal("daemon did not stop")
 	}
 }
+
+// The cron schedule checks without any kick; a panicking check is
+// recovered (cron.Recover for scheduled runs, the daemon's guard for the
+// debounced ones) and the sidecar goes on.
+func TestDaemonCronAndPanicRecovery(t *testing.T) {
+	api := newFakeCloudAPI(t)
+	r := newRig(t, api, time.Now())
+	r.checker.Now, r.deliverer.Now = time.Now, time.Now
+	logs := &lockedBuf{}
+	d := &Daemon{Checker: r.checker, Deliverer: r.deliverer, Schedule: "@every 1s", Location: riyadh, Debounce: 20 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(logs, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	d.Ready()
+	time.Sleep(100 * time.Millisecond) // the Ready kick's check: nothing due
+	// A broken checker: every check panics.
+	d.checkMu.Lock()
+	r.checker.Templates = nil
+	d.checkMu.Unlock()
+	r.use("omar", 2400, 0, time.Now())
+	d.Kick()
+	deadline := time.Now().Add(5 * time.Second)
+	recovered := func() bool {
+		l := logs.String()
+		return strings.Contains(l, `msg="panic recovered" in="debounced alerts check"`) && strings.Contains(l, `msg="cron: panic"`)
+	}
+	for !recovered() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !recovered() {
+		t.Fatalf("want a recovered panic from the debounced check and from cron, log:\n%s", logs.String())
+	}
+	// Fixed: the next scheduled run (no kick) decides and delivers.
+	ts, _ := NewTemplates(nil)
+	d.checkMu.Lock()
+	r.checker.Templates = ts
+	d.checkMu.Unlock()
+	for len(api.Calls()) == 0 && time.Now().Before(deadline.Add(5*time.Second)) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(api.Calls()); n != 1 {
+		t.Fatalf("%d requests from the scheduled check, want 1", n)
+	}
+	cancel()
+	<-done
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
