@@ -22,35 +22,20 @@ import (
 // The WhatsApp token of the end-to-end tests: no output or log may contain it.
 const e2eToken = "EAAG-e2e-SECRET-token-7f3a9c"
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// quotawatchBinary builds the real binary once per test run.
-func quotawatchBinary(t *testing.T) string {
+// buildQuotawatch builds the real binary into the test's temporary
+// directory (each top-level test builds once; the build cache makes it
+// quick), so nothing is left behind.
+func buildQuotawatch(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "qw-e2e-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "quotawatch")
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goBin); err != nil {
-			goBin = "go"
-		}
-		out, err := exec.Command(goBin, "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
+	bin := filepath.Join(t.TempDir(), "quotawatch")
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
 	}
-	return binPath
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // e2eWA is a fake WhatsApp Cloud API on 127.0.0.1 that checks each request
@@ -115,6 +100,7 @@ func (f *e2eWA) setFail(status int) {
 // e2eEnv is a state dir, a config and a database for the real binary.
 type e2eEnv struct {
 	t     *testing.T
+	bin   string
 	dir   string
 	state string
 	cfg   string
@@ -126,9 +112,9 @@ type e2eEnv struct {
 	seq    int
 }
 
-func newE2EEnv(t *testing.T, extra string) *e2eEnv {
+func newE2EEnv(t *testing.T, bin, extra string) *e2eEnv {
 	t.Helper()
-	e := &e2eEnv{t: t, dir: t.TempDir(), api: newE2EWA(t)}
+	e := &e2eEnv{t: t, bin: bin, dir: t.TempDir(), api: newE2EWA(t)}
 	e.state = filepath.Join(e.dir, "state")
 	if err := os.MkdirAll(filepath.Join(e.state, "agents", "main", "sessions"), 0o755); err != nil {
 		t.Fatal(err)
@@ -172,7 +158,7 @@ func (e *e2eEnv) record(b []byte) {
 }
 
 func (e *e2eEnv) command(args ...string) *exec.Cmd {
-	cmd := exec.Command(quotawatchBinary(e.t), append([]string{"--config", e.cfg, "--db", e.db}, args...)...)
+	cmd := exec.Command(e.bin, append([]string{"--config", e.cfg, "--db", e.db}, args...)...)
 	cmd.Env = append(os.Environ(), "QW_E2E_TOKEN="+e2eToken)
 	return cmd
 }
@@ -269,7 +255,7 @@ func (e *e2eEnv) flagged(customer string) bool {
 // check at 2400, 3000 and 3600 requests of a 3000-request tier, then again,
 // then a backfill of last month's logs.
 func TestE2ECheckThresholds(t *testing.T) {
-	e := newE2EEnv(t, "")
+	e := newE2EEnv(t, buildQuotawatch(t), "")
 	now := time.Now()
 	e.appendCalls("main", "11111111-1111-4111-8111-111111111111", 2400, now)
 	e.mustRun("backfill", "--no-progress")
@@ -416,7 +402,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // that crosses a threshold being appended (not at the next cron tick), and
 // stops cleanly on SIGTERM.
 func TestE2ERunWarnsWithinSeconds(t *testing.T) {
-	e := newE2EEnv(t, "")
+	e := newE2EEnv(t, buildQuotawatch(t), "")
 	now := time.Now()
 	sess := "33333333-3333-4333-8333-333333333333"
 	e.appendCalls("main", sess, 2399, now)
@@ -456,7 +442,7 @@ func TestE2ERunWarnsWithinSeconds(t *testing.T) {
 // committed, delivery keeps failing (503), the daemon is killed with
 // SIGKILL; after a restart the message is delivered exactly once.
 func TestE2EKillDuringRetriesDeliversOnceAfterRestart(t *testing.T) {
-	e := newE2EEnv(t, "  retry: {base: 1s, max: 2s, attempts: 50}\n")
+	e := newE2EEnv(t, buildQuotawatch(t), "  retry: {base: 1s, max: 2s, attempts: 50}\n")
 	e.api.setFail(503)
 	sess := "44444444-4444-4444-8444-444444444444"
 	e.appendCalls("main", sess, 2400, time.Now())
@@ -488,7 +474,7 @@ func TestE2EKillDuringRetriesDeliversOnceAfterRestart(t *testing.T) {
 // written into the file is refused by key without echoing it, and a missing
 // token is a config error.
 func TestE2ETokenNeverPrinted(t *testing.T) {
-	e := newE2EEnv(t, "  retry: {base: 1s}\n")
+	e := newE2EEnv(t, buildQuotawatch(t), "  retry: {base: 1s}\n")
 	out, errOut, code := e.run("config", "check")
 	if code != 0 || !strings.Contains(out, "[redacted]") || strings.Contains(out+errOut, e2eToken) {
 		t.Fatalf("config check: exit %d\n%s%s", code, out, errOut)
@@ -541,6 +527,7 @@ func TestE2ETokenNeverPrinted(t *testing.T) {
 
 // TestE2EAlertsConfigErrors: bad alerts/notify keys exit 2 naming the key.
 func TestE2EAlertsConfigErrors(t *testing.T) {
+	bin := buildQuotawatch(t)
 	for _, tt := range []struct{ name, old, new, key string }{
 		{"unsorted thresholds", "alerts:\n", "alerts:\n  thresholds: [{percent: 100, to: customer}, {percent: 80, to: customer}]\n", "alerts.thresholds[1].percent"},
 		{"negative threshold", "alerts:\n", "alerts:\n  thresholds: [{percent: -5, to: customer}]\n", "alerts.thresholds[0].percent"},
@@ -557,7 +544,7 @@ func TestE2EAlertsConfigErrors(t *testing.T) {
 		{"bad retry", "notify:\n", "notify:\n  retry: {base: soon}\n", "notify.retry.base"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newE2EEnv(t, "")
+			e := newE2EEnv(t, bin, "")
 			body, _ := os.ReadFile(e.cfg)
 			if !bytes.Contains(body, []byte(tt.old)) {
 				t.Fatalf("config lacks %q", tt.old)
@@ -570,7 +557,7 @@ func TestE2EAlertsConfigErrors(t *testing.T) {
 			}
 		})
 	}
-	e := newE2EEnv(t, "")
+	e := newE2EEnv(t, bin, "")
 	body, _ := os.ReadFile(e.cfg)
 	os.WriteFile(e.cfg, bytes.Replace(body, []byte(`operator_phone: "+966500000000"`), []byte(`operator_phone: "0500000000"`), 1), 0o600)
 	if _, errOut, code := e.run("config", "check"); code != 2 || !strings.Contains(errOut, "alerts.operator_phone") {
