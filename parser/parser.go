@@ -141,6 +141,9 @@ func shapeCheck(line []byte) (trimmed []byte, res Result, ok bool) {
 // Clawdbot parses the lines of Clawdbot/pi session transcripts.
 type Clawdbot struct {
 	p fastjson.Parser
+	// names interns provider and model names: a handful of distinct values
+	// repeated on every call, which would otherwise cost two allocations a line.
+	names map[string]string
 	// WantEnvelope asks the parser to decode user messages for their inbound
 	// envelope; the monitor turns it off once a session is attributed, which
 	// keeps user lines on the fast path.
@@ -167,25 +170,25 @@ func (c *Clawdbot) Parse(line []byte) Result {
 	if v.Type() != fastjson.TypeObject {
 		return Result{Kind: KindBad, Err: ErrNotJSONObject}
 	}
-	typ := str(v, "type")
+	typ := v.GetStringBytes("type")
 	switch {
-	case typ == "session":
+	case string(typ) == "session":
 		id := str(v, "id")
 		if id == "" {
 			return Result{Kind: KindBad, Err: errors.New("session header without id")}
 		}
 		return Result{Kind: KindHeader, SessionID: id}
-	case typ == "message" || typ == "":
+	case string(typ) == "message" || len(typ) == 0:
 		msg := v.Get("message")
 		if msg == nil || msg.Type() != fastjson.TypeObject {
-			if typ == "" {
+			if len(typ) == 0 {
 				return Result{Kind: KindIgnored}
 			}
 			return Result{Kind: KindBad, Err: errors.New("message entry without message object")}
 		}
-		switch str(msg, "role") {
+		switch string(msg.GetStringBytes("role")) {
 		case "assistant":
-			return assistant(v, msg)
+			return c.assistant(v, msg)
 		case "user":
 			if wantEnv {
 				return envelope(msg)
@@ -195,20 +198,20 @@ func (c *Clawdbot) Parse(line []byte) Result {
 	return Result{Kind: KindIgnored}
 }
 
-func assistant(entry, msg *fastjson.Value) Result {
+func (c *Clawdbot) assistant(entry, msg *fastjson.Value) Result {
 	usage := msg.Get("usage")
 	if usage == nil {
 		usage = entry.Get("usage") // older writers put usage at the entry level
 	}
-	provider := str(msg, "provider")
+	provider := c.name(msg.GetStringBytes("provider"))
 	if provider == "" {
-		provider = str(entry, "provider")
+		provider = c.name(entry.GetStringBytes("provider"))
 	}
-	model := str(msg, "model")
+	model := c.name(msg.GetStringBytes("model"))
 	if model == "" {
-		model = str(entry, "model")
+		model = c.name(entry.GetStringBytes("model"))
 	}
-	stop := str(msg, "stopReason")
+	stop := c.name(msg.GetStringBytes("stopReason"))
 	// Not provider calls: the gateway's chat.inject / slash-command replies
 	// and the mirrors of outbound deliveries (clawdbot-formats.md §2.5).
 	if stop == "injected" || (provider == "clawdbot" && model == "delivery-mirror") {
@@ -274,10 +277,59 @@ func assistant(entry, msg *fastjson.Value) Result {
 
 func bad(err error) Result { return Result{Kind: KindBad, Err: err} }
 
+// name returns b as a string, interned: the map lookup with string(b) does
+// not allocate, and only the first sighting of a name is copied.
+func (c *Clawdbot) name(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := c.names[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(s) <= 128 && len(c.names) < 1024 {
+		if c.names == nil {
+			c.names = make(map[string]string)
+		}
+		c.names[s] = s
+	}
+	return s
+}
+
+// isoMillis reads the "2006-01-02T15:04:05.000Z" timestamps pi writes
+// (Date.toISOString) without allocating; ok is false for any other shape.
+func isoMillis(b []byte) (ms int64, ok bool) {
+	if len(b) != 24 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != '.' || b[23] != 'Z' {
+		return 0, false
+	}
+	num := func(i, n int) int {
+		v := 0
+		for _, c := range b[i : i+n] {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	y, mo, d, h, mi, sec, milli := num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2), num(20, 3)
+	if y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59 || milli < 0 {
+		return 0, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, milli*1e6, time.UTC)
+	if t.Day() != d { // 2026-02-30 and the like: let time.Parse reject it
+		return 0, false
+	}
+	return t.UnixMilli(), true
+}
+
 // entryTime prefers the entry's ISO time (when the line was appended), as
 // Clawdbot's own cost summary does, and falls back to the message's epoch ms.
 func entryTime(entry, msg *fastjson.Value) int64 {
 	if ts := entry.GetStringBytes("timestamp"); ts != nil {
+		if ms, ok := isoMillis(ts); ok {
+			return ms
+		}
 		if t, err := time.Parse(time.RFC3339Nano, string(ts)); err == nil {
 			return t.UnixMilli()
 		}
@@ -349,11 +401,16 @@ func envelope(msg *fastjson.Value) Result {
 			}
 		}
 	}
+	// Only the bracketed head is converted: the message body can be
+	// kilobytes, and substrings of it would keep it alive in session state.
+	if end := bytes.IndexByte(text, ']'); end >= 0 {
+		text = text[:end+1]
+	}
 	ch, peer, ok := ParseEnvelope(string(text))
 	if !ok {
 		return Result{Kind: KindIgnored}
 	}
-	return Result{Kind: KindEnvelope, Channel: ch, Peer: peer}
+	return Result{Kind: KindEnvelope, Channel: ch, Peer: strings.Clone(peer)}
 }
 
 // ParseEnvelope reads "[<Channel> <from> ...] body" and returns the channel
