@@ -488,3 +488,30 @@ func (l *lockedBuf) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// 131047, then the template fails: a rejected template (132001) fails the
+// row for good; an outage during the fallback is retried.
+func TestTemplateFallbackFailures(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		second   fakeAnswer
+		status   string
+		contains string
+	}{
+		{"template rejected", fakeAnswer{status: 400, code: 132001}, store.AlertFailed, "132001"},
+		{"outage", fakeAnswer{status: 503, code: 133004}, store.AlertPending, "133004"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newFakeCloudAPI(t, fakeAnswer{status: 400, code: 131047}, tt.second)
+			r := newRig(t, api, time.Date(2026, 11, 10, 12, 0, 0, 0, riyadh))
+			r.wa.Template = "usage_warning"
+			r.build()
+			r.use("omar", 2400, 0, r.clock.Now())
+			r.checkAndDeliver()
+			a := r.alerts("2026-11")[0]
+			if a.Status != tt.status || !strings.Contains(a.LastError, "131047") || !strings.Contains(a.LastError, tt.contains) {
+				t.Fatalf("row: %+v", a)
+			}
+		})
+	}
+}

@@ -149,7 +149,15 @@ func (w *WhatsAppNotifier) Send(ctx context.Context, n Notification) (string, er
 		}
 		id, terr := w.post(ctx, w.templateRequest(n, tpl))
 		if terr != nil {
-			return "", fmt.Errorf("%w; template fallback %q: %w", err, tpl, terr)
+			// The template's outcome decides: a transient failure is
+			// retried (text, 131047 again, then the template).
+			out := &SendError{Permanent: IsPermanent(terr), Halt: isHalt(terr),
+				Err: fmt.Errorf("%v; template fallback %q: %w", err, tpl, terr)}
+			var tse *SendError
+			if errors.As(terr, &tse) {
+				out.Code = tse.Code
+			}
+			return "", out
 		}
 		return id, nil
 	}
