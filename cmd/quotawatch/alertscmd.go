@@ -102,11 +102,13 @@ func (a *app) alertsCmd() *cobra.Command {
 				return enc.Encode(rows)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tCUSTOMER\tPERIOD\tTHRESHOLD\tTO\tUSED\tSTATUS\tATTEMPTS\tCREATED\tSENT\tPROVIDER ID\tLAST ERROR")
+			fmt.Fprintln(tw, "ID\tCUSTOMER\tPERIOD\tTHRESHOLD\tTO\tUSED\tSTATUS\tATTEMPTS\tCREATED\tSENT / NEXT ATTEMPT\tPROVIDER ID\tLAST ERROR")
 			for _, r := range rows {
 				sent := "-"
 				if r.SentAt != nil {
 					sent = *r.SentAt
+				} else if r.NextAttemptAt != nil {
+					sent = "next " + *r.NextAttemptAt
 				}
 				used := fmt.Sprintf("%.2f%% (%s/%s %s)", r.Percent, alerts.FormatAmount(r.Used, r.Unit), alerts.FormatAmount(r.LimitValue, r.Unit), r.Unit)
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s%%\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Customer, r.Period,
