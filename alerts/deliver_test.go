@@ -446,7 +446,7 @@ func TestDaemonCronAndPanicRecovery(t *testing.T) {
 	d.checkMu.Unlock()
 	r.use("omar", 2400, 0, time.Now())
 	d.Kick()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	recovered := func() bool {
 		l := logs.String()
 		return strings.Contains(l, `msg="panic recovered" in="debounced alerts check"`) && strings.Contains(l, `msg="cron: panic"`)
@@ -462,7 +462,7 @@ func TestDaemonCronAndPanicRecovery(t *testing.T) {
 	d.checkMu.Lock()
 	r.checker.Templates = ts
 	d.checkMu.Unlock()
-	for len(api.Calls()) == 0 && time.Now().Before(deadline.Add(5*time.Second)) {
+	for len(api.Calls()) == 0 && time.Now().Before(deadline.Add(20*time.Second)) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if n := len(api.Calls()); n != 1 {
