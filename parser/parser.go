@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
@@ -132,7 +131,7 @@ func shapeCheck(line []byte) (trimmed []byte, res Result, ok bool) {
 	if t[0] != '{' || t[len(t)-1] != '}' {
 		return nil, Result{Kind: KindBad, Err: ErrNotJSONObject}, false
 	}
-	if !utf8.Valid(t) {
+	if !validUTF8(t) {
 		return nil, Result{Kind: KindBad, Err: errors.New("invalid UTF-8")}, false
 	}
 	return t, Result{}, true
