@@ -107,3 +107,15 @@ func TestFailedCommitLeavesNothing(t *testing.T) {
 		t.Errorf("totals changed: %+v", us)
 	}
 }
+
+func TestOpenRelativePath(t *testing.T) {
+	t.Chdir(t.TempDir())
+	s, err := Open(context.Background(), "./rel.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := os.Stat("rel.db"); err != nil {
+		t.Errorf("relative database not created where asked: %v", err)
+	}
+}
