@@ -11,10 +11,10 @@ import (
 
 func TestClawdbotLineKinds(t *testing.T) {
 	tests := []struct {
-		name string
-		line string
-		env  bool
-		want Kind
+		name  string
+		line  string
+		env   bool
+		want  Kind
 		check func(t *testing.T, r Result)
 	}{
 		{name: "header", line: `{"type":"session","version":3,"id":"8a51f00f-419e-42b2-a06a-03fcdd97eac7","timestamp":"2026-11-27T00:09:39.908Z","cwd":"/w"}`,
