@@ -92,7 +92,10 @@ func (m *Monitor) processFile(path string, src *Source) {
 			}
 		}
 	}
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO named *.jsonl must not wait for a writer
+	// forever (it blocked backfill and run, SIGTERM included); regular
+	// files ignore the flag.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			delete(m.paths, path)
@@ -104,11 +107,14 @@ func (m *Monitor) processFile(path string, src *Source) {
 	}
 	defer f.Close()
 	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		if err != nil {
-			m.stats.unreadable.Add(1)
-			m.log.Warn("cannot stat file; skipped", "file", path, "err", err)
-		}
+	if err != nil {
+		m.stats.unreadable.Add(1)
+		m.log.Warn("cannot stat file; skipped", "file", path, "err", err)
+		return
+	}
+	if !fi.Mode().IsRegular() {
+		m.stats.unreadable.Add(1)
+		m.log.Warn("not a regular file; skipped", "file", path, "mode", fi.Mode().String())
 		return
 	}
 	id := fileIDOf(fi)
