@@ -74,17 +74,23 @@ func e2eRaceEnabled() bool {
 
 func e2eBuild() (string, error) {
 	// There is no hook after the last test without a TestMain (which other
-	// files of this package may want), so binaries of earlier runs are
-	// removed here instead, once they are surely unused.
-	if old, _ := filepath.Glob(filepath.Join(os.TempDir(), "quotawatch-e2e-bin-*")); len(old) > 0 {
-		for _, d := range old {
-			if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > 3*time.Hour {
-				os.RemoveAll(d)
-			}
+	// files of this package may want), so each build directory records its
+	// test process and later runs remove those whose process has ended.
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), "quotawatch-e2e-bin-*"))
+	for _, d := range old {
+		b, err := os.ReadFile(filepath.Join(d, "pid"))
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(string(b)); err == nil && syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(d)
 		}
 	}
 	dir, err := os.MkdirTemp("", "quotawatch-e2e-bin-")
 	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 		return "", err
 	}
 	goTool, err := exec.LookPath("go") // go test puts $GOROOT/bin first on PATH
@@ -829,5 +835,528 @@ func TestE2ELiveFollow(t *testing.T) {
 	}
 	if diff := e2eDiff(e2eUsage(t, cfg, db), want); diff != "" {
 		t.Fatalf("usage after the backfill differs from expected-usage.json:\n%s", diff)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// 3. Crash safety: SIGKILL at random moments, restart, totals stay exact.
+
+// e2eTemplate is one real provider call of the sample, to be replicated.
+type e2eTemplate struct {
+	raw    []byte // the line
+	failed bool
+	usage  e2eTotals // tokens of the line (cost is set per copy)
+}
+
+// e2eTemplates reads every provider call of the sample's transcripts.
+func e2eTemplates(t *testing.T) []e2eTemplate {
+	t.Helper()
+	var out []e2eTemplate
+	for rel, data := range e2eTree(t, filepath.Join(e2eSampleDir, "agents")) {
+		if strings.HasSuffix(rel, "sessions.json") {
+			continue
+		}
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			var e struct {
+				Type    string `json:"type"`
+				Message struct {
+					Role       string `json:"role"`
+					Provider   string `json:"provider"`
+					StopReason string `json:"stopReason"`
+					Usage      *struct {
+						Input, Output, CacheRead, CacheWrite int64
+					} `json:"usage"`
+				} `json:"message"`
+			}
+			if json.Unmarshal(line, &e) != nil || e.Type != "message" || e.Message.Role != "assistant" ||
+				e.Message.Usage == nil || e.Message.StopReason == "injected" || e.Message.Provider == "clawdbot" {
+				continue
+			}
+			u := e.Message.Usage
+			tp := e2eTemplate{raw: line, failed: e.Message.StopReason == "error" || e.Message.StopReason == "aborted"}
+			tp.usage = e2eTotals{InputTokens: u.Input, OutputTokens: u.Output, CacheReadTokens: u.CacheRead, CacheWriteTokens: u.CacheWrite}
+			if u.Input+u.Output+u.CacheRead+u.CacheWrite == 0 && !tp.failed {
+				continue // a zero-usage success would be read from totalTokens; keep the arithmetic simple
+			}
+			out = append(out, tp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].raw, out[j].raw) < 0 }) // map order must not change a seeded run
+	if len(out) < 10 {
+		t.Fatalf("test bug: only %d provider calls found in the sample", len(out))
+	}
+	return out
+}
+
+// e2eGenFile is one generated transcript that may still grow.
+type e2eGenFile struct {
+	path       string // <sessions>/<sessionId>.jsonl
+	sid        string
+	customer   string
+	lastID     string
+	pending    []byte   // the rest of a half-written line
+	tail       [][]byte // the last complete lines (for compaction)
+	copiesOnly bool     // a header-less copy made by sessions.compact, not grown since
+}
+
+// e2eCorpus generates transcripts next to a copy of the sample and keeps the
+// totals a correct meter must report for them.
+type e2eCorpus struct {
+	t     *testing.T
+	rng   *rand.Rand
+	state string
+	tmpl  []e2eTemplate
+	want  map[string]e2eTotals
+	live  []*e2eGenFile
+	seq   int
+	calls int64 // provider calls generated (complete or not yet)
+}
+
+func (c *e2eCorpus) id() string {
+	c.seq++
+	return fmt.Sprintf("%08x", uint32(c.seq)*2654435761) // unique per corpus, hex like Clawdbot's
+}
+
+func (c *e2eCorpus) uuid() string {
+	return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", c.rng.Uint32(), c.rng.Uint32()&0xffff, c.rng.Uint32()&0xfff, c.rng.Uint32()&0xfff, c.rng.Uint64()&0xffffffffffff)
+}
+
+// write appends data to f, all of it, or all but a random tail when
+// partial is set (left pending until the next write).
+func (c *e2eCorpus) write(f *e2eGenFile, data []byte, partial bool) {
+	c.t.Helper()
+	data = append(f.pending, data...)
+	f.pending = nil
+	if partial && len(data) > 1 {
+		cut := 1 + c.rng.IntN(len(data)-1)
+		if data[cut-1] != '\n' {
+			f.pending = append([]byte(nil), data[cut:]...)
+			data = data[:cut]
+		}
+	}
+	fh, err := os.OpenFile(f.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := fh.Write(data); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := fh.Close(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *e2eCorpus) remember(f *e2eGenFile, line []byte) {
+	f.tail = append(f.tail, line)
+	if len(f.tail) > 40 {
+		f.tail = f.tail[len(f.tail)-40:]
+	}
+}
+
+// call returns a new provider-call line for f and counts it.
+func (c *e2eCorpus) call(f *e2eGenFile) []byte {
+	c.t.Helper()
+	tp := c.tmpl[c.rng.IntN(len(c.tmpl))]
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(tp.raw))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		c.t.Fatal(err)
+	}
+	id := c.id()
+	m["id"], m["parentId"] = id, f.lastID
+	f.lastID = id
+	f.copiesOnly = false
+	u := tp.usage
+	if tp.failed {
+		u.FailedRequests = 1
+	} else {
+		u.Requests = 1
+		// A dyadic cost adds up exactly in any order, so the totals can be
+		// compared to the cent of a cent whatever the batching.
+		cost := float64(1+c.rng.IntN(4096)) / 65536
+		m["message"].(map[string]any)["usage"].(map[string]any)["cost"] = map[string]any{"total": cost}
+		u.CostUSD = cost
+	}
+	w := c.want[f.customer]
+	w.add(u)
+	c.want[f.customer] = w
+	c.calls++
+	line, err := json.Marshal(m)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	line = append(line, '\n')
+	c.remember(f, line)
+	return line
+}
+
+// newFile starts a session: header, model change, the first inbound
+// message (whose envelope attributes it), then n calls.
+func (c *e2eCorpus) newFile(n int) {
+	c.t.Helper()
+	agent, peer, customer := "main", "", "owner"
+	switch c.rng.IntN(5) {
+	case 0:
+		agent, customer = "ops", "salon"
+	case 1:
+		peer, customer = "+966500000001", "omar"
+	case 2:
+		peer, customer = "+966500000002", "layla"
+	case 3:
+		peer, customer = "+966500000003", "khalid"
+	}
+	sid := c.uuid()
+	f := &e2eGenFile{path: filepath.Join(c.state, "agents", agent, "sessions", sid+".jsonl"), sid: sid, customer: customer}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"type":"session","version":3,"id":%q,"timestamp":"2026-11-27T00:20:00.000Z","cwd":"/tmp/e2e"}`+"\n", sid)
+	f.lastID = c.id()
+	fmt.Fprintf(&b, `{"type":"model_change","id":%q,"parentId":null,"timestamp":"2026-11-27T00:20:00.001Z","provider":"fakeoai","modelId":"fake-gpt"}`+"\n", f.lastID)
+	if peer != "" {
+		id := c.id()
+		fmt.Fprintf(&b, `{"type":"message","id":%q,"parentId":%q,"timestamp":"2026-11-27T00:20:01.000Z","message":{"role":"user","content":[{"type":"text","text":"[WhatsApp %s 2026-11-27 03:20 GMT+3] hello\n[message_id: e2e]"}],"timestamp":1795738801000}}`+"\n", id, f.lastID, peer)
+		f.lastID = id
+	}
+	for range n {
+		b.Write(c.call(f))
+	}
+	c.write(f, b.Bytes(), c.rng.IntN(3) == 0)
+	c.live = append(c.live, f)
+}
+
+// grow appends n calls to f, maybe leaving the last line half-written.
+func (c *e2eCorpus) grow(f *e2eGenFile, n int) {
+	c.t.Helper()
+	var b bytes.Buffer
+	for range n {
+		b.Write(c.call(f))
+	}
+	c.write(f, b.Bytes(), c.rng.IntN(3) == 0)
+}
+
+// finishLine completes a half-written last line.
+func (c *e2eCorpus) finishLine(f *e2eGenFile) {
+	c.t.Helper()
+	if len(f.pending) > 0 {
+		c.write(f, nil, false)
+	}
+}
+
+func (c *e2eCorpus) archiveName(f *e2eGenFile, kind string) string {
+	return fmt.Sprintf("%s.%s.2026-11-27T01-%02d-%02d.%03dZ", f.path, kind, c.seq/60%60, c.seq%60, c.rng.IntN(1000))
+}
+
+// mutate changes the corpus the ways Clawdbot does between two runs.
+func (c *e2eCorpus) mutate() {
+	c.t.Helper()
+	for range 1 + c.rng.IntN(3) {
+		if len(c.live) == 0 {
+			break
+		}
+		c.grow(c.live[c.rng.IntN(len(c.live))], c.rng.IntN(300))
+	}
+	if c.rng.IntN(3) == 0 {
+		c.newFile(200 + c.rng.IntN(1000))
+	}
+	if len(c.live) < 2 {
+		return
+	}
+	i := c.rng.IntN(len(c.live))
+	f := c.live[i]
+	switch c.rng.IntN(6) {
+	case 0: // sessions.delete: renamed to .deleted.<ts>
+		c.finishLine(f)
+		if err := os.Rename(f.path, c.archiveName(f, "deleted")); err != nil {
+			c.t.Fatal(err)
+		}
+		c.live = append(c.live[:i], c.live[i+1:]...)
+	case 1: // sessions.compact: .bak.<ts> plus a header-less copy of the last lines
+		c.finishLine(f)
+		if err := os.Rename(f.path, c.archiveName(f, "bak")); err != nil {
+			c.t.Fatal(err)
+		}
+		keep := f.tail[len(f.tail)-min(len(f.tail), 1+c.rng.IntN(20)):]
+		nf := &e2eGenFile{path: f.path, sid: f.sid, customer: f.customer, lastID: f.lastID, copiesOnly: true}
+		for _, l := range keep {
+			c.remember(nf, l)
+		}
+		c.write(nf, bytes.Join(keep, nil), false)
+		c.live[i] = nf
+	case 2: // pi finds no header: truncates the copy, rewrites it as a blank line and appends
+		if !f.copiesOnly {
+			return // the rewrite would destroy calls written only here (Clawdbot's next turn comes first)
+		}
+		c.finishLine(f)
+		if err := os.WriteFile(f.path, []byte("\n"), 0o644); err != nil {
+			c.t.Fatal(err)
+		}
+		f.tail = nil
+		c.grow(f, 1+c.rng.IntN(50))
+	}
+}
+
+func TestE2ECrashSafety(t *testing.T) {
+	seed := e2eSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	e2eCopyTree(t, e2eSampleDir, state)
+	c := &e2eCorpus{t: t, rng: rng, state: state, tmpl: e2eTemplates(t), want: e2eExpected(t)}
+	sum := e2eSum(c.want)
+	c.calls = sum.Requests + sum.FailedRequests
+	for range 8 {
+		c.newFile(500 + rng.IntN(1500))
+	}
+	db := filepath.Join(dir, "quotawatch.db")
+	// Each start gets another batch size, so kills land between commits of
+	// every size (one event per transaction up to the default).
+	config := func(batch int) string {
+		return e2eConfig(t, dir, e2eSourceYAML(state)+fmt.Sprintf("monitor: {rescan_interval: 1s, batch_events: %d}\n", batch))
+	}
+
+	const iterations = 24
+	midway := 0
+	for i := range iterations {
+		cfg := config([]int{1, 7, 64, 500, 2000}[rng.IntN(5)])
+		var p *e2eProc
+		if rng.IntN(2) == 0 {
+			p = e2eStart(t, "--config", cfg, "--db", db, "run")
+		} else {
+			p = e2eStart(t, "--config", cfg, "--db", db, "backfill", "--no-progress")
+		}
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		code := p.signal(t, syscall.SIGKILL, 30*time.Second)
+		if code != -1 && code != 0 {
+			t.Fatalf("iteration %d: %s exited %d before the kill\nstderr:\n%s", i, p, code, e2eTail(p.stderr.String(), 40))
+		}
+		// Whatever was committed so far must never exceed what was written.
+		got := e2eSum(e2eUsage(t, cfg, db))
+		n := got.Requests + got.FailedRequests
+		if n > c.calls || got.InputTokens > e2eSum(c.want).InputTokens {
+			t.Fatalf("iteration %d: %d calls and %d input tokens stored, but only %d calls and %d input tokens were ever written: double counting",
+				i, n, got.InputTokens, c.calls, e2eSum(c.want).InputTokens)
+		}
+		if n > 0 && n < c.calls {
+			midway++
+		}
+		c.mutate()
+	}
+	t.Logf("%d of %d kills found the store behind the files; %d provider calls written, %d generated files still live", midway, iterations, c.calls, len(c.live))
+
+	// Let it finish: complete every half-written line, backfill to the end.
+	for _, f := range c.live {
+		c.finishLine(f)
+	}
+	cfg := config(2000)
+	if _, r := e2eBackfill(t, cfg, db); r.Code != 0 {
+		t.Fatalf("final backfill: exit %d", r.Code)
+	}
+	if diff := e2eDiff(e2eUsage(t, cfg, db), c.want); diff != "" {
+		t.Fatalf("after %d kills and a final backfill, usage differs from what was written:\n%s", iterations, diff)
+	}
+	// And run agrees once caught up; a last backfill finds nothing new.
+	p := e2eStart(t, "--config", cfg, "--db", db, "run")
+	p.waitLog(t, "caught up; following", 60*time.Second)
+	if diff := e2eDiff(e2eUsage(t, cfg, db), c.want); diff != "" {
+		t.Fatalf("after run caught up, usage differs from what was written:\n%s", diff)
+	}
+	if code := p.signal(t, syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("quotawatch run: exit %d after SIGTERM, want 0\nstderr:\n%s", code, e2eTail(p.stderr.String(), 40))
+	}
+	if st, _ := e2eBackfill(t, cfg, db); st.NewEvents != 0 {
+		t.Errorf("last backfill: new_events = %d, want 0", st.NewEvents)
+	}
+	if diff := e2eDiff(e2eUsage(t, cfg, db), c.want); diff != "" {
+		t.Fatalf("final usage differs from what was written:\n%s", diff)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// 4. Bad input.
+
+// e2eCall is a well-formed provider call line.
+func e2eCall(id string, input, output int64, cost float64) string {
+	return fmt.Sprintf(`{"type":"message","id":%q,"parentId":"p","timestamp":"2026-11-27T00:30:00.000Z","message":{"role":"assistant","content":[{"type":"text","text":"ok"}],"api":"openai-completions","provider":"fakeoai","model":"fake-gpt","usage":{"input":%d,"output":%d,"cacheRead":0,"cacheWrite":0,"totalTokens":%d,"cost":{"total":%v}},"stopReason":"stop","timestamp":1795739400000}}`,
+		id, input, output, input+output, cost)
+}
+
+func TestE2EBadInput(t *testing.T) {
+	rng := rand.New(rand.NewPCG(e2eSeed(t), 4))
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	e2eCopyTree(t, e2eSampleDir, state)
+	sessions := filepath.Join(state, "agents", "main", "sessions")
+	want := e2eExpected(t)
+
+	// A transcript of layla's with good calls between bad lines of every kind.
+	const sid = "0badf00d-0000-4000-8000-00000000e2e4"
+	var good e2eTotals
+	goodCall := func(id string, in, out int64, cost float64) string {
+		good.add(e2eTotals{Requests: 1, InputTokens: in, OutputTokens: out, CostUSD: cost})
+		return e2eCall(id, in, out, cost)
+	}
+	garbage := make([]byte, 4096)
+	for i := range garbage {
+		garbage[i] = byte(rng.UintN(256))
+		if garbage[i] == '\n' {
+			garbage[i] = 0xff
+		}
+	}
+	garbage[0] = 0 // never a JSON object
+	huge := e2eCall("huge0001", 1_000_000, 1_000_000, 1000)
+	huge = strings.Replace(huge, `"text":"ok"`, `"text":"`+strings.Repeat("A", 10<<20)+`"`, 1)
+	truncated := e2eCall("trunc001", 500, 5, 0.5)
+	truncated = truncated[:len(truncated)/2]
+	bad := []string{
+		string(garbage), // binary garbage
+		truncated,       // truncated JSON
+		huge,            // a 10 MB line (max_line_bytes is 1 MiB here)
+		strings.Replace(e2eCall("types001", 700, 7, 0.25), `"input":700`, `"input":"abc"`, 1),            // wrong type
+		strings.Replace(e2eCall("types002", 700, 7, 0.25), `"output":7`, `"output":true`, 1),             // wrong type
+		strings.Replace(e2eCall("types003", 700, 7, 0.25), `"cost":{"total":0.25}`, `"cost":"cheap"`, 1), // wrong type
+		`{"type":"message","message":{"role":"assistant","usage":{"input":5,}}, "assistant"}`,            // not JSON
+	}
+	lines := []string{
+		fmt.Sprintf(`{"type":"session","version":3,"id":%q,"timestamp":"2026-11-27T00:30:00.000Z","cwd":"/tmp/e2e"}`, sid),
+		`{"type":"message","id":"u0000001","parentId":null,"timestamp":"2026-11-27T00:30:00.000Z","message":{"role":"user","content":[{"type":"text","text":"[WhatsApp +966500000002 2026-11-27 03:30 GMT+3] hi"}],"timestamp":1795739400000}}`,
+		goodCall("good0001", 1000, 10, 0.5),
+		bad[0],
+		goodCall("good0002", 2000, 20, 0.25),
+		bad[1], bad[2],
+		goodCall("good0003", 3000, 30, 0.125),
+		bad[3], bad[4], bad[5], bad[6],
+		goodCall("good0004", 4000, 40, 0.0625),
+	}
+	if err := os.WriteFile(filepath.Join(sessions, sid+".jsonl"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := want["layla"]
+	w.add(good)
+	want["layla"] = w
+
+	// Files that cannot be read; a good call in any of them would change the totals.
+	unreadable := 0
+	if err := syscall.Mkfifo(filepath.Join(sessions, "0fifo000-0000-4000-8000-000000000000.jsonl"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unreadable++
+	if err := os.Symlink("loop.jsonl", filepath.Join(sessions, "loop.jsonl")); err != nil { // ELOOP, even for root
+		t.Fatal(err)
+	}
+	unreadable++
+	if err := os.Symlink("gone.jsonl", filepath.Join(sessions, "dangling.jsonl")); err != nil { // a vanished file: nothing to read
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(sessions, "folder.jsonl"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	locked := filepath.Join(sessions, "0locked0-0000-4000-8000-000000000000.jsonl")
+	if err := os.WriteFile(locked, []byte(e2eCall("locked01", 9999, 99, 9)+"\n"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getuid() != 0 {
+		unreadable++
+	} else {
+		os.Remove(locked) // root reads mode 000 files; the FIFO and the loop stand in for it
+	}
+
+	cfg := e2eConfig(t, dir, e2eSourceYAML(state)+"monitor: {max_line_bytes: 1048576, rescan_interval: 1s}\n")
+	db := filepath.Join(dir, "backfill.db")
+	st, r := e2eBackfill(t, cfg, db, state)
+	if st.Bad != int64(len(bad)) {
+		t.Errorf("backfill: bad_lines = %d, want %d (every bad line counted)", st.Bad, len(bad))
+	}
+	if st.Unreadable != int64(unreadable) {
+		t.Errorf("backfill: unreadable_files = %d, want %d", st.Unreadable, unreadable)
+	}
+	if !strings.Contains(r.Stderr, sid+".jsonl") {
+		t.Errorf("backfill: the bad lines of %s.jsonl are not logged:\n%s", sid, e2eTail(r.Stderr, 20))
+	}
+	if !strings.Contains(r.Stderr, "loop.jsonl") {
+		t.Errorf("backfill: the unreadable loop.jsonl is not logged:\n%s", e2eTail(r.Stderr, 20))
+	}
+	if diff := e2eDiff(e2eUsage(t, cfg, db), want); diff != "" {
+		t.Fatalf("backfill of bad input: usage differs from the good lines' totals:\n%s", diff)
+	}
+
+	// run over the same directory: catches up, ingests the same, stops cleanly.
+	db = filepath.Join(dir, "run.db")
+	p := e2eStart(t, "--config", cfg, "--db", db, "run")
+	p.waitLog(t, "caught up; following", 60*time.Second)
+	if diff := e2eDiff(e2eUsage(t, cfg, db), want); diff != "" {
+		t.Fatalf("run over bad input: usage differs from the good lines' totals:\n%s", diff)
+	}
+	// More bad input while it follows, then a good call.
+	f, err := os.OpenFile(filepath.Join(sessions, sid+".jsonl"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "%s\n%s\n%s\n", garbage, huge, goodCall("good0005", 5000, 50, 0.03125))
+	f.Close()
+	w = want["layla"]
+	w.add(e2eTotals{Requests: 1, InputTokens: 5000, OutputTokens: 50, CostUSD: 0.03125})
+	want["layla"] = w
+	e2eWaitUsage(t, cfg, db, want, 30*time.Second, p)
+	if code := p.signal(t, syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("quotawatch run: exit %d after SIGTERM, want 0\nstderr:\n%s", code, e2eTail(p.stderr.String(), 40))
+	}
+}
+
+// ---------------------------------------------------------------------------
+// 5. Bad configuration.
+
+func TestE2EBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const customers = `customers:
+  - {id: omar,  tier: standard, match: {peer: "+966500000001"}}
+  - {id: layla, tier: basic,    match: {peer: "+966500000002"}}
+`
+	base := func(tz, src, cust string) string {
+		return fmt.Sprintf("timezone: %s\n%stiers:\n  basic: {requests: 500}\n  standard: {requests: 3000}\n%s", tz, src, cust)
+	}
+	good := base("Asia/Riyadh", e2eSourceYAML(state), customers)
+	cases := []struct {
+		name, config, key string
+	}{
+		{"unknown tier", base("Asia/Riyadh", e2eSourceYAML(state), strings.Replace(customers, "tier: basic", "tier: gold", 1)), "customers[1].tier"},
+		{"invalid timezone", base("Mars/Olympus_Mons", e2eSourceYAML(state), customers), "timezone"},
+		{"duplicate customer id", base("Asia/Riyadh", e2eSourceYAML(state), strings.Replace(customers, "id: layla", "id: omar", 1)), "customers[1].id"},
+		{"missing source dir", base("Asia/Riyadh", e2eSourceYAML(filepath.Join(dir, "no-such-dir")), customers), "sources[0].dir"},
+	}
+	write := func(name, body string) string {
+		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	db := filepath.Join(dir, "quotawatch.db")
+	// The base is valid, so each case below has exactly one defect.
+	if r := e2eExec(t, "--config", write("good", good), "--db", db, "config", "check"); r.Code != 0 {
+		t.Fatalf("config check of the valid base: exit %d\nstderr:\n%s", r.Code, r.Stderr)
+	}
+	for _, tc := range cases {
+		cfg := write(tc.name, tc.config)
+		for _, cmd := range [][]string{{"config", "check"}, {"run"}, {"backfill"}, {"usage", "--format", "json"}} {
+			r := e2eExec(t, append([]string{"--config", cfg, "--db", db}, cmd...)...)
+			what := fmt.Sprintf("%s: quotawatch %s", tc.name, strings.Join(cmd, " "))
+			if r.Code != 2 {
+				t.Errorf("%s: exit %d, want 2\nstderr:\n%s", what, r.Code, r.Stderr)
+			}
+			lines := strings.Split(strings.TrimRight(r.Stderr, "\n"), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], tc.key) {
+				t.Errorf("%s: stderr should be one line naming %q, got %d lines:\n%s", what, tc.key, len(lines), r.Stderr)
+			}
+			if r.Stdout != "" {
+				t.Errorf("%s: printed to stdout on a bad config:\n%s", what, r.Stdout)
+			}
+		}
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Errorf("a refused configuration still created the database %s (stat: %v)", db, err)
 	}
 }
