@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -160,7 +161,15 @@ func (s *Store) Commit(ctx context.Context, b *Batch, periodOf PeriodFunc) (Comm
 	if b.Empty() {
 		return res, nil
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	// The batch runs on a dedicated *sql.Conn (the writer pool's only
+	// connection) so that insertEvents can reach the driver inside the
+	// transaction.
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return res, fmt.Errorf("begin batch: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return res, fmt.Errorf("begin batch: %w", err)
 	}
@@ -176,7 +185,7 @@ func (s *Store) Commit(ctx context.Context, b *Batch, periodOf PeriodFunc) (Comm
 		return t
 	}
 	if len(b.Events) > 0 {
-		if err := insertEvents(ctx, tx, b.Events, &res, delta); err != nil {
+		if err := insertEvents(ctx, conn, tx, b.Events, &res, delta); err != nil {
 			return res, err
 		}
 	}
@@ -244,81 +253,123 @@ func multiInsert(rows int) string {
 	return head + "VALUES " + strings.TrimSuffix(strings.Repeat(row+",", rows), ",") + " ON CONFLICT(key) DO NOTHING"
 }
 
-// newKeys lists the keys of the n rows the last statement inserted: rowids
-// are assigned as the largest rowid + 1 (no AUTOINCREMENT, rowids far below
-// 2^63, events never deleted, one writer), so they are the n largest.
-const newKeys = `SELECT key FROM events WHERE id > (SELECT MAX(id) FROM events) - ?`
+// newKeys lists the keys of rows inserted in an id range: a row without an
+// explicit rowid gets the largest rowid + 1 (no AUTOINCREMENT, rowids far
+// below 2^63), and the batch's transaction is the only writer, so the rows
+// one statement inserted have consecutive ids just above those before it.
+const newKeys = `SELECT key FROM events WHERE id > ? AND id <= ?`
+
+// partial is an insert statement that skipped some of its rows as already
+// stored; its new rows have ids in (from, from+n].
+type partial struct {
+	chunk []Event
+	from  int64
+	n     int64
+}
 
 // insertEvents stores the events that are new (by key) and adds them to
 // the deltas. It runs before any Move of the same batch, so a move sees
 // these events under the customer they were inserted with.
-func insertEvents(ctx context.Context, tx *sql.Tx, events []Event, res *CommitResult, delta func(c, p string) *totals) error {
-	args := make([]any, 0, 14*insertRows)
-	stmts := map[int]*sql.Stmt{}
-	defer func() {
-		for _, st := range stmts {
-			st.Close()
+//
+// The inserts go straight to the driver (Conn.Raw, inside the batch's
+// transaction on the same connection): database/sql would convert the 896
+// arguments of every statement into a fresh slice, a third of all the
+// bytes a backfill allocated.
+func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Event, res *CommitResult, delta func(c, p string) *totals) error {
+	var last int64
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM events").Scan(&last); err != nil {
+		return fmt.Errorf("read last event id: %w", err)
+	}
+	var partials []partial
+	err := conn.Raw(func(dc any) error {
+		pc, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("driver %T cannot prepare with a context", dc)
 		}
-	}()
-	for i := 0; i < len(events); {
-		rows := 1
-		switch n := len(events) - i; {
-		case n >= insertRows:
-			rows = insertRows
-		case n >= insertTail:
-			rows = insertTail
-		}
-		st := stmts[rows]
-		if st == nil {
-			var err error
-			if st, err = tx.PrepareContext(ctx, insertEventRows[rows]); err != nil {
-				return fmt.Errorf("prepare event insert: %w", err)
+		stmts := map[int]driver.StmtExecContext{}
+		defer func() {
+			for _, st := range stmts {
+				st.(driver.Stmt).Close()
 			}
-			stmts[rows] = st
+		}()
+		args := make([]driver.NamedValue, 14*insertRows)
+		for i := range args {
+			args[i].Ordinal = i + 1
 		}
-		chunk := events[i : i+rows]
-		i += rows
-		args = args[:0]
-		for j := range chunk {
-			e := &chunk[j]
-			var cost any
-			if e.Priced {
-				cost = e.CostUSD
+		for i := 0; i < len(events); {
+			rows := 1
+			switch n := len(events) - i; {
+			case n >= insertRows:
+				rows = insertRows
+			case n >= insertTail:
+				rows = insertTail
 			}
-			args = append(args, e.Key, e.Agent, e.SessionID, e.TimeMs, e.Period, e.Customer,
-				e.Provider, e.Model, e.Input, e.Output, e.CacheRead, e.CacheWrite, cost, boolInt(e.Failed))
-		}
-		r, err := st.ExecContext(ctx, args...)
-		if err != nil {
-			return fmt.Errorf("insert events %s..%s: %w", chunk[0].Key, chunk[rows-1].Key, err)
-		}
-		n, err := r.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("insert events %s..%s: %w", chunk[0].Key, chunk[rows-1].Key, err)
-		}
-		res.Inserted += int(n)
-		switch {
-		case int(n) == rows: // all new: the common case
+			st := stmts[rows]
+			if st == nil {
+				ds, err := pc.PrepareContext(ctx, insertEventRows[rows])
+				if err != nil {
+					return fmt.Errorf("prepare event insert: %w", err)
+				}
+				if st, ok = ds.(driver.StmtExecContext); !ok {
+					ds.Close()
+					return fmt.Errorf("driver statement %T cannot execute with a context", ds)
+				}
+				stmts[rows] = st
+			}
+			chunk := events[i : i+rows]
+			i += rows
+			a := args[:14*rows]
 			for j := range chunk {
-				delta(chunk[j].Customer, chunk[j].Period).add(&chunk[j], 1)
+				e, v := &chunk[j], a[14*j:14*j+14]
+				v[0].Value, v[1].Value, v[2].Value, v[3].Value = e.Key, e.Agent, e.SessionID, e.TimeMs
+				v[4].Value, v[5].Value, v[6].Value, v[7].Value = e.Period, e.Customer, e.Provider, e.Model
+				v[8].Value, v[9].Value, v[10].Value, v[11].Value = e.Input, e.Output, e.CacheRead, e.CacheWrite
+				v[12].Value, v[13].Value = nil, boolInt(e.Failed)
+				if e.Priced {
+					v[12].Value = e.CostUSD
+				}
 			}
-		case n > 0: // some were already stored: find out which are new
-			if err := addNew(ctx, tx, chunk, n, delta); err != nil {
-				return err
+			r, err := st.ExecContext(ctx, a)
+			if err != nil {
+				return fmt.Errorf("insert events %s..%s: %w", chunk[0].Key, chunk[rows-1].Key, err)
 			}
+			n, err := r.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("insert events %s..%s: %w", chunk[0].Key, chunk[rows-1].Key, err)
+			}
+			switch {
+			case int(n) == rows: // all new: the common case
+				for j := range chunk {
+					delta(chunk[j].Customer, chunk[j].Period).add(&chunk[j], 1)
+				}
+			case n > 0: // some were already stored: sorted out below
+				partials = append(partials, partial{chunk: chunk, from: last, n: n})
+			}
+			last += n
+			res.Inserted += int(n)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	res.Duplicates = len(events) - res.Inserted
+	for _, p := range partials {
+		if err := addNew(ctx, tx, p, delta); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// addNew adds to the deltas the events of chunk that its statement inserted.
-func addNew(ctx context.Context, tx *sql.Tx, chunk []Event, n int64, delta func(c, p string) *totals) error {
-	rows, err := tx.QueryContext(ctx, newKeys, n)
+// addNew adds to the deltas the events of a partial statement that it
+// inserted.
+func addNew(ctx context.Context, tx *sql.Tx, p partial, delta func(c, p string) *totals) error {
+	rows, err := tx.QueryContext(ctx, newKeys, p.from, p.from+p.n)
 	if err != nil {
 		return fmt.Errorf("list new events: %w", err)
 	}
-	fresh := make(map[string]bool, n)
+	fresh := make(map[string]bool, p.n)
 	for rows.Next() {
 		var k string
 		if err := rows.Scan(&k); err != nil {
@@ -333,12 +384,12 @@ func addNew(ctx context.Context, tx *sql.Tx, chunk []Event, n int64, delta func(
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list new events: %w", err)
 	}
-	if int64(len(fresh)) != n {
-		return fmt.Errorf("list new events: found %d of %d", len(fresh), n)
+	if int64(len(fresh)) != p.n {
+		return fmt.Errorf("list new events: found %d of %d", len(fresh), p.n)
 	}
-	for j := range chunk {
-		// A key twice in one chunk was inserted once, from its first row.
-		if e := &chunk[j]; fresh[e.Key] {
+	for j := range p.chunk {
+		// A key twice in one statement was inserted once, from its first row.
+		if e := &p.chunk[j]; fresh[e.Key] {
 			delete(fresh, e.Key)
 			delta(e.Customer, e.Period).add(e, 1)
 		}
