@@ -269,11 +269,12 @@ func (m *Monitor) clawdbotLine(fs *fileState, p *parser.Clawdbot, sess *sessionS
 			sess = m.sess.get(fs.cp.Agent, fs.cp.SessionID, m.now().UnixMilli())
 		}
 		ev := &res.Event
-		key := "cb/" + fs.cp.Agent + "/" + fs.cp.SessionID + "/"
+		// One concatenation, one allocation (the key is built per event).
+		var key string
 		if ev.EntryID != "" {
-			key += ev.EntryID
+			key = "cb/" + fs.cp.Agent + "/" + fs.cp.SessionID + "/" + ev.EntryID
 		} else {
-			key += "@" + strconv.FormatInt(start, 10)
+			key = "cb/" + fs.cp.Agent + "/" + fs.cp.SessionID + "/@" + strconv.FormatInt(start, 10)
 		}
 		m.addEvent(fs, sess, key, ev)
 	}
