@@ -1042,6 +1042,16 @@ func (c *e2eCorpus) finishLine(f *e2eGenFile) {
 	}
 }
 
+// unfinished is how many lines are not complete on disk (an upper bound of
+// the calls a meter cannot have read yet).
+func (c *e2eCorpus) unfinished() int64 {
+	var n int64
+	for _, f := range c.live {
+		n += int64(bytes.Count(f.pending, []byte("\n")))
+	}
+	return n
+}
+
 func (c *e2eCorpus) archiveName(f *e2eGenFile, kind string) string {
 	return fmt.Sprintf("%s.%s.2026-11-27T01-%02d-%02d.%03dZ", f.path, kind, c.seq/60%60, c.seq%60, c.rng.IntN(1000))
 }
@@ -1114,20 +1124,36 @@ func TestE2ECrashSafety(t *testing.T) {
 		return e2eConfig(t, dir, e2eSourceYAML(state)+fmt.Sprintf("monitor: {rescan_interval: 1s, batch_events: %d}\n", batch))
 	}
 
-	const iterations = 24
-	midway := 0
+	// Every fifth start is a run stopped with SIGTERM or SIGINT instead,
+	// which must flush and exit 0 even in the middle of catching up.
+	const iterations = 30
+	kills, midway := 0, 0
 	for i := range iterations {
 		cfg := config([]int{1, 7, 64, 500, 2000}[rng.IntN(5)])
-		var p *e2eProc
-		if rng.IntN(2) == 0 {
-			p = e2eStart(t, "--config", cfg, "--db", db, "run")
+		if i%5 == 4 {
+			sig := []syscall.Signal{syscall.SIGTERM, syscall.SIGINT}[rng.IntN(2)]
+			p := e2eStart(t, "--config", cfg, "--db", db, "run")
+			p.waitLog(t, "quotawatch running", 60*time.Second) // signal handlers are installed
+			time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+			if code := p.signal(t, sig, 60*time.Second); code != 0 {
+				t.Fatalf("iteration %d: quotawatch run: exit %d after %v, want 0\nstderr:\n%s", i, code, sig, e2eTail(p.stderr.String(), 40))
+			}
 		} else {
-			p = e2eStart(t, "--config", cfg, "--db", db, "backfill", "--no-progress")
-		}
-		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
-		code := p.signal(t, syscall.SIGKILL, 30*time.Second)
-		if code != -1 && code != 0 {
-			t.Fatalf("iteration %d: %s exited %d before the kill\nstderr:\n%s", i, p, code, e2eTail(p.stderr.String(), 40))
+			var p *e2eProc
+			if rng.IntN(2) == 0 {
+				p = e2eStart(t, "--config", cfg, "--db", db, "run")
+			} else {
+				p = e2eStart(t, "--config", cfg, "--db", db, "backfill", "--no-progress")
+			}
+			// 0-300 ms, mostly short: without -race the binary catches up
+			// with one iteration's new lines in a few milliseconds.
+			u := rng.Float64()
+			time.Sleep(time.Duration(u * u * u * float64(300*time.Millisecond)))
+			code := p.signal(t, syscall.SIGKILL, 30*time.Second)
+			if code != -1 && code != 0 {
+				t.Fatalf("iteration %d: %s exited %d before the kill\nstderr:\n%s", i, p, code, e2eTail(p.stderr.String(), 40))
+			}
+			kills++
 		}
 		// Whatever was committed so far must never exceed what was written.
 		got := e2eSum(e2eUsage(t, cfg, db))
@@ -1136,12 +1162,13 @@ func TestE2ECrashSafety(t *testing.T) {
 			t.Fatalf("iteration %d: %d calls and %d input tokens stored, but only %d calls and %d input tokens were ever written: double counting",
 				i, n, got.InputTokens, c.calls, e2eSum(c.want).InputTokens)
 		}
-		if n > 0 && n < c.calls {
-			midway++
+		if n > 0 && n < c.calls-c.unfinished() {
+			midway++ // stopped with complete calls on disk not yet stored
 		}
 		c.mutate()
 	}
-	t.Logf("%d of %d kills found the store behind the files; %d provider calls written, %d generated files still live", midway, iterations, c.calls, len(c.live))
+	t.Logf("%d SIGKILLs; %d of %d stops left complete calls unstored; %d provider calls written, %d generated files still live",
+		kills, midway, iterations, c.calls, len(c.live))
 
 	// Let it finish: complete every half-written line, backfill to the end.
 	for _, f := range c.live {
@@ -1152,7 +1179,7 @@ func TestE2ECrashSafety(t *testing.T) {
 		t.Fatalf("final backfill: exit %d", r.Code)
 	}
 	if diff := e2eDiff(e2eUsage(t, cfg, db), c.want); diff != "" {
-		t.Fatalf("after %d kills and a final backfill, usage differs from what was written:\n%s", iterations, diff)
+		t.Fatalf("after %d kills and a final backfill, usage differs from what was written:\n%s", kills, diff)
 	}
 	// And run agrees once caught up; a last backfill finds nothing new.
 	p := e2eStart(t, "--config", cfg, "--db", db, "run")
