@@ -17,7 +17,7 @@
 # Knobs (environment): BENCH_SIZE_MB=300 BENCH_FILES=10000 BENCH_AGENTS=4 BENCH_SEED=1
 # BENCH_MONTH=2026-11 BENCH_RUNS=3 (backfill/ccusage/restart repetitions; the median is reported)
 # BENCH_RATE=100 BENCH_LIVE_SECS=20 BENCH_IDLE_SECS=30 BENCH_USAGE5M=1 BENCH_CCUSAGE=0
-# BENCH_KEEP=0 (keep the temporary directory) BIN=bin/quotawatch GO=go
+# BENCH_KEEP=0 (keep the temporary directory) BENCH_COMMIT (label, default git HEAD) BIN=bin/quotawatch GO=go
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +36,7 @@ USAGE5M=${BENCH_USAGE5M:-1}
 CCUSAGE=${BENCH_CCUSAGE:-0}
 CCUSAGE_VERSION=20.0.24
 
+commit=${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')}
 log() { printf '%s bench: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
 
@@ -69,7 +70,7 @@ timev() {
 }
 
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo); load $(load)"
-log "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')"
+log "commit $commit"
 
 [ -x "$BIN" ] || { log "building $BIN"; $GO build -trimpath -o "$BIN" ./cmd/quotawatch; }
 $GO build -o "$tmp/qwcorpus" ./cmd/qwcorpus
@@ -210,7 +211,7 @@ else
 fi
 cat <<EOF
 
-quotawatch benchmark — $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, load $(load)
+quotawatch benchmark — $(date -u +%Y-%m-%dT%H:%MZ), commit ${commit}, $(nproc) cores, load $(load)
 corpus: ${SIZE} MiB, ${FILES} files, ${AGENTS} agents, seed ${SEED}: ${calls} calls (generated in ${gen_ms} ms); page cache warm
 quotawatch totals vs expected.json: ${correct}; live follow exact: ${live_exact}
 
