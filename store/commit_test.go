@@ -128,3 +128,55 @@ func TestCommitManyRowsWithDuplicates(t *testing.T) {
 		t.Errorf("%d events stored (%v), want 303", n, err)
 	}
 }
+
+// TestCommitMovesThereAndBack: moves of one session to D and back to C in
+// one batch, a move to the customer it already has, and a move of a
+// session without events; the totals follow the last move.
+func TestCommitMovesThereAndBack(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "qw.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	per := func(string, int64) string { return "2026-11" }
+	ev := func(k, sess, c string) store.Event {
+		return store.Event{Key: k, Agent: "main", SessionID: sess, TimeMs: 1, Period: "2026-11", Customer: c, Input: 10, CostUSD: 1, Priced: true}
+	}
+	if _, err := st.Commit(ctx, &store.Batch{Events: []store.Event{ev("a1", "s1", "C"), ev("a2", "s1", "C"), ev("b1", "s2", "E")}}, per); err != nil {
+		t.Fatal(err)
+	}
+	b := &store.Batch{
+		Events: []store.Event{ev("a3", "s1", "C")},
+		Moves: []store.Move{
+			{Agent: "main", SessionID: "s1", Customer: "D"},
+			{Agent: "main", SessionID: "s2", Customer: "E"}, // already E
+			{Agent: "main", SessionID: "s3", Customer: "F"}, // no events
+			{Agent: "main", SessionID: "s1", Customer: "C"},
+		},
+	}
+	if _, err := st.Commit(ctx, b, per); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.UsageByPeriod(ctx, "2026-11", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"C": 3, "E": 1}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want requests %v", got, want)
+	}
+	for _, u := range got {
+		if u.Requests != want[u.Customer] || u.Input != 10*want[u.Customer] {
+			t.Errorf("customer %s: %+v, want %d requests", u.Customer, u, want[u.Customer])
+		}
+	}
+	// And a plain move afterwards takes the whole session along.
+	if _, err := st.Commit(ctx, &store.Batch{Moves: []store.Move{{Agent: "main", SessionID: "s1", Customer: "D"}}}, per); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = st.UsageByPeriod(ctx, "2026-11", "")
+	if len(got) != 2 || got[0].Customer != "D" || got[0].Requests != 3 {
+		t.Errorf("after the move: %+v", got)
+	}
+}

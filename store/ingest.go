@@ -424,10 +424,11 @@ func applyDeltas(ctx context.Context, tx *sql.Tx, deltas map[CustomerPeriod]*tot
 	return nil
 }
 
-// mover re-bills sessions within one batch's transaction. Its two
-// statements are prepared once per batch: a backfill attributes thousands
-// of sessions by their envelope, each a Move, most with no stored event yet,
-// and parsing the query for each cost more than running it.
+// mover re-bills sessions within one batch's transaction. A backfill
+// attributes thousands of sessions by their envelope, each a Move, most
+// with nothing to move yet: one query per batch finds the sessions that
+// have events billed to someone else, and only those are read and updated,
+// with statements prepared once per batch.
 type mover struct {
 	tx       *sql.Tx
 	periodOf PeriodFunc
@@ -445,17 +446,87 @@ func (mv *mover) close() {
 }
 
 func (mv *mover) moveAll(ctx context.Context, moves []Move) error {
-	var err error
+	held, err := mv.customersOf(ctx, moves)
+	if err != nil {
+		return err
+	}
 	if mv.sel, err = mv.tx.PrepareContext(ctx, `SELECT id, ts, period, customer, input, output, cache_read, cache_write, cost, failed
 		FROM events WHERE agent = ? AND session_id = ? AND customer <> ?`); err != nil {
 		return fmt.Errorf("prepare move: %w", err)
 	}
+	moved := map[sessionRef]bool{}
 	for _, m := range moves {
+		k := sessionRef{m.Agent, m.SessionID}
+		if !moved[k] {
+			// Nothing of this session is billed elsewhere (most moves come
+			// from a session's first envelope, before its first call was
+			// stored): nothing to move. A session an earlier move of this
+			// batch changed is always looked at again.
+			idle := true
+			for _, c := range held[k] {
+				idle = idle && c == m.Customer
+			}
+			if idle {
+				continue
+			}
+		}
+		moved[k] = true
 		if err := mv.move(ctx, m); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+type sessionRef struct{ agent, id string }
+
+// movesPerQuery bounds the sessions customersOf asks about at once (two
+// parameters each, far below SQLite's limit).
+const movesPerQuery = 500
+
+// customersOf returns, for every session named in moves, the customers its
+// stored events are billed to: one query per 500 sessions instead of one
+// per move.
+func (mv *mover) customersOf(ctx context.Context, moves []Move) (map[sessionRef][]string, error) {
+	var refs []sessionRef
+	seen := map[sessionRef]bool{}
+	for _, m := range moves {
+		if k := (sessionRef{m.Agent, m.SessionID}); !seen[k] {
+			seen[k] = true
+			refs = append(refs, k)
+		}
+	}
+	held := map[sessionRef][]string{}
+	for len(refs) > 0 {
+		part := refs[:min(len(refs), movesPerQuery)]
+		refs = refs[len(part):]
+		args := make([]any, 0, 2*len(part))
+		for _, r := range part {
+			args = append(args, r.agent, r.id)
+		}
+		q := `SELECT DISTINCT agent, session_id, customer FROM events WHERE (agent, session_id) IN (VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?,?),", len(part)), ",") + ")"
+		rows, err := mv.tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read customers of moved sessions: %w", err)
+		}
+		for rows.Next() {
+			var k sessionRef
+			var c string
+			if err := rows.Scan(&k.agent, &k.id, &c); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read customers of moved sessions: %w", err)
+			}
+			held[k] = append(held[k], c)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("read customers of moved sessions: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read customers of moved sessions: %w", err)
+		}
+	}
+	return held, nil
 }
 
 func (mv *mover) move(ctx context.Context, m Move) error {
