@@ -11,6 +11,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -222,7 +223,7 @@ func (p *e2eProc) wait(t *testing.T, timeout time.Duration) int {
 // signal sends sig and waits for the exit code.
 func (p *e2eProc) signal(t *testing.T, sig syscall.Signal, timeout time.Duration) int {
 	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil && !p.exited() {
+	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatalf("%s: send %v: %v", p, sig, err)
 	}
 	return p.wait(t, timeout)
@@ -1126,6 +1127,14 @@ func TestE2ECrashSafety(t *testing.T) {
 
 	// Every fifth start is a run stopped with SIGTERM or SIGINT instead,
 	// which must flush and exit 0 even in the middle of catching up.
+	// busy lets the process run for d while Clawdbot keeps writing: the
+	// corpus changes at a random moment in between.
+	busy := func(d time.Duration) {
+		first := time.Duration(rng.Float64() * float64(d))
+		time.Sleep(first)
+		c.mutate()
+		time.Sleep(d - first)
+	}
 	const iterations = 30
 	kills, midway := 0, 0
 	for i := range iterations {
@@ -1134,7 +1143,7 @@ func TestE2ECrashSafety(t *testing.T) {
 			sig := []syscall.Signal{syscall.SIGTERM, syscall.SIGINT}[rng.IntN(2)]
 			p := e2eStart(t, "--config", cfg, "--db", db, "run")
 			p.waitLog(t, "quotawatch running", 60*time.Second) // signal handlers are installed
-			time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+			busy(time.Duration(rng.IntN(300)) * time.Millisecond)
 			if code := p.signal(t, sig, 60*time.Second); code != 0 {
 				t.Fatalf("iteration %d: quotawatch run: exit %d after %v, want 0\nstderr:\n%s", i, code, sig, e2eTail(p.stderr.String(), 40))
 			}
@@ -1148,7 +1157,7 @@ func TestE2ECrashSafety(t *testing.T) {
 			// 0-300 ms, mostly short: without -race the binary catches up
 			// with one iteration's new lines in a few milliseconds.
 			u := rng.Float64()
-			time.Sleep(time.Duration(u * u * u * float64(300*time.Millisecond)))
+			busy(time.Duration(u * u * u * float64(300*time.Millisecond)))
 			code := p.signal(t, syscall.SIGKILL, 30*time.Second)
 			if code != -1 && code != 0 {
 				t.Fatalf("iteration %d: %s exited %d before the kill\nstderr:\n%s", i, p, code, e2eTail(p.stderr.String(), 40))
@@ -1165,7 +1174,6 @@ func TestE2ECrashSafety(t *testing.T) {
 		if n > 0 && n < c.calls-c.unfinished() {
 			midway++ // stopped with complete calls on disk not yet stored
 		}
-		c.mutate()
 	}
 	t.Logf("%d SIGKILLs; %d of %d stops left complete calls unstored; %d provider calls written, %d generated files still live",
 		kills, midway, iterations, c.calls, len(c.live))
@@ -1187,6 +1195,15 @@ func TestE2ECrashSafety(t *testing.T) {
 	if diff := e2eDiff(e2eUsage(t, cfg, db), c.want); diff != "" {
 		t.Fatalf("after run caught up, usage differs from what was written:\n%s", diff)
 	}
+	// It follows what Clawdbot writes next, renames and compactions included.
+	for range 3 {
+		c.mutate()
+		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
+	}
+	for _, f := range c.live {
+		c.finishLine(f)
+	}
+	e2eWaitUsage(t, cfg, db, c.want, 30*time.Second, p)
 	if code := p.signal(t, syscall.SIGTERM, 30*time.Second); code != 0 {
 		t.Fatalf("quotawatch run: exit %d after SIGTERM, want 0\nstderr:\n%s", code, e2eTail(p.stderr.String(), 40))
 	}
