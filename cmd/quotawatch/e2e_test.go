@@ -1125,8 +1125,9 @@ func TestE2ECrashSafety(t *testing.T) {
 		return e2eConfig(t, dir, e2eSourceYAML(state)+fmt.Sprintf("monitor: {rescan_interval: 1s, batch_events: %d}\n", batch))
 	}
 
-	// Every fifth start is a run stopped with SIGTERM or SIGINT instead,
-	// which must flush and exit 0 even in the middle of catching up.
+	// Every fifth start is stopped with SIGTERM or SIGINT instead: run must
+	// flush and exit 0 even in the middle of catching up; backfill must not
+	// claim success unless it read everything.
 	// busy lets the process run for d while Clawdbot keeps writing: the
 	// corpus changes at a random moment in between.
 	busy := func(d time.Duration) {
@@ -1139,13 +1140,36 @@ func TestE2ECrashSafety(t *testing.T) {
 	kills, midway := 0, 0
 	for i := range iterations {
 		cfg := config([]int{1, 7, 64, 500, 2000}[rng.IntN(5)])
-		if i%5 == 4 {
+		if i%5 == 4 && rng.IntN(2) == 0 {
 			sig := []syscall.Signal{syscall.SIGTERM, syscall.SIGINT}[rng.IntN(2)]
 			p := e2eStart(t, "--config", cfg, "--db", db, "run")
 			p.waitLog(t, "quotawatch running", 60*time.Second) // signal handlers are installed
 			busy(time.Duration(rng.IntN(300)) * time.Millisecond)
 			if code := p.signal(t, sig, 60*time.Second); code != 0 {
 				t.Fatalf("iteration %d: quotawatch run: exit %d after %v, want 0\nstderr:\n%s", i, code, sig, e2eTail(p.stderr.String(), 40))
+			}
+		} else if i%5 == 4 {
+			// A backfill stopped by SIGTERM/SIGINT may exit 0 only if it
+			// read everything; nothing is written meanwhile, so that is
+			// checkable.
+			for _, f := range c.live {
+				c.finishLine(f)
+			}
+			sig := []syscall.Signal{syscall.SIGTERM, syscall.SIGINT}[rng.IntN(2)]
+			p := e2eStart(t, "--config", cfg, "--db", db, "backfill", "--no-progress")
+			time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+			switch code := p.signal(t, sig, 60*time.Second); code {
+			case 0:
+				if diff := e2eDiff(e2eUsage(t, cfg, db), c.want); diff != "" {
+					t.Fatalf("iteration %d: backfill exited 0 after %v but did not read everything:\n%s", i, sig, diff)
+				}
+			case 1:
+				if !strings.Contains(p.stderr.String(), "interrupted") {
+					t.Fatalf("iteration %d: backfill exited 1 after %v without saying it was interrupted:\n%s", i, sig, e2eTail(p.stderr.String(), 20))
+				}
+			case -1: // the signal came before the handlers were installed
+			default:
+				t.Fatalf("iteration %d: backfill: exit %d after %v\nstderr:\n%s", i, code, sig, e2eTail(p.stderr.String(), 40))
 			}
 		} else {
 			var p *e2eProc

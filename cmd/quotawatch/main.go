@@ -217,7 +217,15 @@ func (a *app) backfillCmd() *cobra.Command {
 				}
 				return err
 			}
-			return a.printBackfill(format, stats, a.now().Sub(start))
+			if err := a.printBackfill(format, stats, a.now().Sub(start)); err != nil {
+				return err
+			}
+			if cmd.Context().Err() != nil {
+				// Stopped by SIGINT/SIGTERM: the summary is not the whole
+				// of PATH, so it must not look like a success.
+				return &exitError{code: 1, err: errors.New("backfill interrupted before the end; what was read is stored, run backfill again to read the rest")}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "summary format: text or json")
