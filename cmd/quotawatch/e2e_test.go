@@ -5,8 +5,8 @@ package main
 // the bundled Clawdbot sample (testdata/clawdbot-sample) and over corpora
 // generated here whose expected totals are computed while writing them.
 //
-// Every helper is prefixed with e2e so other test files of this package can
-// use any other name.
+// Every top-level name here starts with e2e (alerts_e2e_test.go uses that
+// prefix too: e2eEnv, e2eWA, e2eAlert, e2eToken are its own).
 
 import (
 	"bytes"
@@ -975,16 +975,17 @@ func (c *e2eCorpus) call(f *e2eGenFile) []byte {
 	f.lastID = id
 	f.copiesOnly = false
 	u := tp.usage
+	// A dyadic cost adds up exactly in any order, so the totals can be
+	// compared to 1e-9 USD whatever the batching.
+	cost := float64(1+c.rng.IntN(4096)) / 65536
 	if tp.failed {
 		u.FailedRequests = 1
+		cost = 0
 	} else {
 		u.Requests = 1
-		// A dyadic cost adds up exactly in any order, so the totals can be
-		// compared to the cent of a cent whatever the batching.
-		cost := float64(1+c.rng.IntN(4096)) / 65536
-		m["message"].(map[string]any)["usage"].(map[string]any)["cost"] = map[string]any{"total": cost}
-		u.CostUSD = cost
 	}
+	m["message"].(map[string]any)["usage"].(map[string]any)["cost"] = map[string]any{"total": cost}
+	u.CostUSD = cost
 	w := c.want[f.customer]
 	w.add(u)
 	c.want[f.customer] = w
