@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/quotawatch/quotawatch/parser"
 	"github.com/quotawatch/quotawatch/store"
@@ -26,6 +27,10 @@ type fileState struct {
 	// events are keyed by when the log has no id field.
 	firstLine uint64
 	badLogged int64
+	// mtime is the modification time seen when the file was last verified;
+	// the no-open fast path requires it unchanged, so a rewrite in place to
+	// exactly the same size is still noticed.
+	mtime time.Time
 }
 
 func fileIDOf(fi os.FileInfo) store.FileID {
@@ -87,7 +92,7 @@ func (m *Monitor) processFile(path string, src *Source) {
 	// this process is always opened and verified.
 	if id, ok := m.paths[path]; ok {
 		if fi, err := os.Stat(path); err == nil {
-			if fs := m.files[id]; fs != nil && fileIDOf(fi) == id && fi.Size() == fs.cp.Offset {
+			if fs := m.files[id]; fs != nil && fileIDOf(fi) == id && fi.Size() == fs.cp.Offset && fi.ModTime().Equal(fs.mtime) {
 				return
 			}
 		}
@@ -138,6 +143,7 @@ func (m *Monitor) processFile(path string, src *Source) {
 		fs.firstLine = 0
 	}
 	fs.cp.Path, fs.cp.Agent = path, agent
+	fs.mtime = fi.ModTime()
 	if size <= fs.cp.Offset {
 		return
 	}

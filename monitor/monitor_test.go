@@ -443,3 +443,29 @@ func TestRunFollowsLiveFiles(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+func TestSameSizeRewriteWhileRunningIsNoticed(t *testing.T) {
+	h := newHarness(t)
+	st := h.open()
+	defer st.Close()
+	m := New(Config{Sources: []Source{{Type: SourceClawdbot, Dir: h.dir}}, Rescan: time.Hour}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := h.path("main", "abababab.jsonl")
+	appendFile(t, p, fmt.Sprintf(header, "abababab")+call("c1", 10))
+	ctx := context.Background()
+	m.load(ctx)
+	m.startWriter()
+	src := &m.cfg.Sources[0]
+	m.processFile(p, src)
+	// Rewritten in place to exactly the same size: a different call.
+	time.Sleep(10 * time.Millisecond) // a distinct mtime
+	if err := os.WriteFile(p, []byte(fmt.Sprintf(header, "abababab")+call("c2", 20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.processFile(p, src)
+	if err := m.finish(); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.usage()["owner"]; got.Requests != 2 || got.Input != 30 {
+		t.Errorf("owner %+v: the same-size rewrite was missed", got)
+	}
+}
