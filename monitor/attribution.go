@@ -43,6 +43,10 @@ type Attributor struct {
 	byID      map[string]*Customer
 	def       string
 	loc       *time.Location
+	// byPeer indexes customers matched by peer alone (the common case, one
+	// rule per WhatsApp number); general lists the others, in order.
+	byPeer  map[string]int
+	general []int
 }
 
 // NewAttributor builds an attributor; loc is the global timezone.
@@ -51,8 +55,17 @@ func NewAttributor(customers []Customer, defaultCustomer string, loc *time.Locat
 		loc = time.UTC
 	}
 	a := &Attributor{customers: customers, byID: map[string]*Customer{}, def: defaultCustomer, loc: loc}
+	a.byPeer = map[string]int{}
 	for i := range a.customers {
-		a.byID[a.customers[i].ID] = &a.customers[i]
+		c := &a.customers[i]
+		a.byID[c.ID] = c
+		if c.Match.Peer != "" && c.Match.Agent == "" && c.Match.SessionKey == "" && c.Match.Channel == "" {
+			if _, dup := a.byPeer[normPeer(c.Match.Peer)]; !dup {
+				a.byPeer[normPeer(c.Match.Peer)] = i
+			}
+		} else if !c.Match.Empty() {
+			a.general = append(a.general, i)
+		}
 	}
 	return a
 }
@@ -97,10 +110,24 @@ func (a *Attributor) CustomerOf(s store.Session) string {
 			return s.Hint
 		}
 	}
-	for i := range a.customers {
+	// First match wins: a peer-only rule found by index still loses to an
+	// earlier general rule that matches.
+	best := -1
+	if s.Peer != "" {
+		if i, ok := a.byPeer[normPeer(s.Peer)]; ok {
+			best = i
+		}
+	}
+	for _, i := range a.general {
+		if best >= 0 && i > best {
+			break
+		}
 		if a.customers[i].Match.matches(s) {
 			return a.customers[i].ID
 		}
+	}
+	if best >= 0 {
+		return a.customers[best].ID
 	}
 	if a.def != "" {
 		return a.def

@@ -44,6 +44,9 @@ func TestCustomerOf(t *testing.T) {
 		{store.Session{Agent: "main"}, Unassigned},
 		{store.Session{Agent: "proxy", Hint: "nobody"}, "nobody"},
 		{store.Session{Agent: "proxy", Hint: "+966500000001", Peer: "+966500000001"}, "omar"},
+		// vip (an earlier general rule) wins over omar's peer rule.
+		{store.Session{Agent: "main", Key: "agent:main:whatsapp:dm:+966500000001", Channel: "whatsapp", Peer: "whatsapp:+966500000001"}, "vip"},
+		{store.Session{Agent: "ops", Peer: "+966500000001"}, "omar"},
 	} {
 		if got := a.CustomerOf(tt.s); got != tt.want {
 			t.Errorf("CustomerOf(%+v) = %q, want %q", tt.s, got, tt.want)
