@@ -106,22 +106,20 @@ func (m *Monitor) processFile(path string, src *Source) {
 			delete(m.paths, path)
 			return
 		}
-		m.stats.unreadable.Add(1)
-		m.log.Warn("cannot read file; skipped", "file", path, "err", err)
+		m.unreadable(path, "cannot read file; skipped", "err", err)
 		return
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		m.stats.unreadable.Add(1)
-		m.log.Warn("cannot stat file; skipped", "file", path, "err", err)
+		m.unreadable(path, "cannot stat file; skipped", "err", err)
 		return
 	}
 	if !fi.Mode().IsRegular() {
-		m.stats.unreadable.Add(1)
-		m.log.Warn("not a regular file; skipped", "file", path, "mode", fi.Mode().String())
+		m.unreadable(path, "not a regular file; skipped", "mode", fi.Mode().String())
 		return
 	}
+	delete(m.badPaths, path)
 	id := fileIDOf(fi)
 	size := fi.Size()
 	agent := src.Name
@@ -157,6 +155,17 @@ var (
 	readers   = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 256<<10) }}
 	clawdbots = sync.Pool{New: func() any { return new(parser.Clawdbot) }}
 )
+
+// unreadable counts and logs a file that cannot be read, once per path
+// until it becomes readable: the rescan must not repeat the warning forever.
+func (m *Monitor) unreadable(path, msg string, args ...any) {
+	if m.badPaths[path] {
+		return
+	}
+	m.badPaths[path] = true
+	m.stats.unreadable.Add(1)
+	m.log.Warn(msg, append([]any{"file", path}, args...)...)
+}
 
 func (m *Monitor) readFrom(f *os.File, fs *fileState, src *Source, size int64) {
 	cp := &fs.cp

@@ -102,6 +102,7 @@ type Monitor struct {
 	// still moves its checkpoint forward.
 	batchBytes int64
 	stores     map[string]storeStamp
+	badPaths   map[string]bool // unreadable files already reported
 
 	stats struct {
 		files, unreadable, lines, bytes, events, inserted, dups, synthetic, bad atomic.Int64
@@ -127,7 +128,7 @@ func New(cfg Config, st *store.Store, attr *Attributor, log *slog.Logger) *Monit
 		log = slog.Default()
 	}
 	return &Monitor{cfg: cfg, st: st, attr: attr, log: log, now: time.Now,
-		files: map[store.FileID]*fileState{}, paths: map[string]store.FileID{}, stores: map[string]storeStamp{},
+		files: map[store.FileID]*fileState{}, paths: map[string]store.FileID{}, stores: map[string]storeStamp{}, badPaths: map[string]bool{},
 		batch: &store.Batch{}}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -467,5 +468,27 @@ func TestSameSizeRewriteWhileRunningIsNoticed(t *testing.T) {
 	}
 	if got := h.usage()["owner"]; got.Requests != 2 || got.Input != 30 {
 		t.Errorf("owner %+v: the same-size rewrite was missed", got)
+	}
+}
+
+func TestUnreadableFileReportedOnce(t *testing.T) {
+	h := newHarness(t)
+	if err := syscall.Mkfifo(h.path("main", "fifo.jsonl"), 0o644); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	appendFile(t, h.path("main", "cdcdcdcd.jsonl"), fmt.Sprintf(header, "cdcdcdcd")+call("c1", 10))
+	st := h.open()
+	defer st.Close()
+	m := New(Config{Sources: []Source{{Type: SourceClawdbot, Dir: h.dir}}, Rescan: 20 * time.Millisecond}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, nil) }()
+	time.Sleep(300 * time.Millisecond) // about 15 rescans
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Stats(); s.Unreadable != 1 || s.Inserted != 1 {
+		t.Errorf("stats %+v: the FIFO must be reported once, the good file read", s)
 	}
 }
