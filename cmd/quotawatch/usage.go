@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -182,8 +183,15 @@ func (a *app) printUsage(format string, rows []usageRow) error {
 		w.Flush()
 		return w.Error()
 	}
+	// Numbers align right; the customer column reads better left-aligned,
+	// so its cells are padded to one width before the right-aligning writer.
+	width := len("CUSTOMER")
+	for _, r := range rows {
+		width = max(width, len(r.Customer))
+	}
+	left := func(s string) string { return s + strings.Repeat(" ", width-len(s)) }
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "CUSTOMER\tTIER\tREQUESTS\tFAILED\tINPUT\tOUTPUT\tCACHE READ\tCACHE WRITE\tCOST USD\tLIMIT\tUSED %\tFORECAST %\tFLAGGED\t")
+	fmt.Fprintln(tw, left("CUSTOMER")+"\tTIER\tREQUESTS\tFAILED\tINPUT\tOUTPUT\tCACHE READ\tCACHE WRITE\tCOST USD\tLIMIT\tUSED %\tFORECAST %\tFLAGGED\t")
 	for _, r := range rows {
 		limit := "-"
 		switch {
@@ -204,7 +212,7 @@ func (a *app) printUsage(format string, rows []usageRow) error {
 		if r.Flagged {
 			flag = "FLAGGED"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.Customer, dash(r.Tier), r.Requests, r.FailedRequests,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", left(r.Customer), dash(r.Tier), r.Requests, r.FailedRequests,
 			r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, cost, limit, optFloat(r.Percent), optFloat(r.ProjectedPercent), flag)
 	}
 	return tw.Flush()
