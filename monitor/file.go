@@ -176,7 +176,12 @@ func (m *Monitor) readFrom(f *os.File, fs *fileState, src *Source, size int64) {
 	defer clawdbots.Put(cb)
 	var jl *parser.JSONL
 	if src.Type == SourceJSONL {
-		jl = parser.NewJSONL(src.Fields)
+		// One parser per source: its field paths are split once, not on
+		// every append a live log gets.
+		if jl = m.jsonl[src]; jl == nil {
+			jl = parser.NewJSONL(src.Fields)
+			m.jsonl[src] = jl
+		}
 	}
 	// The session is looked up lazily: a file whose header names another
 	// sessionId than its file name must not leave a phantom session behind.

@@ -103,6 +103,7 @@ type Monitor struct {
 	batchBytes int64
 	stores     map[string]storeStamp
 	badPaths   map[string]bool // unreadable files already reported
+	jsonl      map[*Source]*parser.JSONL
 
 	stats struct {
 		files, unreadable, lines, bytes, events, inserted, dups, synthetic, bad atomic.Int64
@@ -129,6 +130,7 @@ func New(cfg Config, st *store.Store, attr *Attributor, log *slog.Logger) *Monit
 	}
 	return &Monitor{cfg: cfg, st: st, attr: attr, log: log, now: time.Now,
 		files: map[store.FileID]*fileState{}, paths: map[string]store.FileID{}, stores: map[string]storeStamp{}, badPaths: map[string]bool{},
+		jsonl: map[*Source]*parser.JSONL{},
 		batch: &store.Batch{}}
 }
 

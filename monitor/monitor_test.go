@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quotawatch/quotawatch/parser"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -490,5 +491,39 @@ func TestUnreadableFileReportedOnce(t *testing.T) {
 	}
 	if s := m.Stats(); s.Unreadable != 1 || s.Inserted != 1 {
 		t.Errorf("stats %+v: the FIFO must be reported once, the good file read", s)
+	}
+}
+
+func TestJSONLSource(t *testing.T) {
+	h := newHarness(t)
+	logDir := filepath.Join(t.TempDir(), "proxy")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := Source{Type: SourceJSONL, Name: "proxy", Path: filepath.Join(logDir, "*.jsonl"), Fields: parser.DefaultFields()}
+	line := `{"id":"%s","time":"2026-11-05T10:00:00Z","customer":"%s","model":"m","usage":{"prompt_tokens":%d,"completion_tokens":1},"cost":0.25}` + "\n"
+	// One log with request ids, one without (keyed by file and offset).
+	appendFile(t, filepath.Join(logDir, "a.jsonl"), fmt.Sprintf(line, "r1", "salon", 10)+fmt.Sprintf(line, "r2", "+966500000001", 20))
+	appendFile(t, filepath.Join(logDir, "b.jsonl"), strings.ReplaceAll(fmt.Sprintf(line, "", "layla", 5), `"id":"",`, "")+"not json\n")
+	backfill := func() Stats {
+		st := h.open()
+		defer st.Close()
+		m := New(Config{Sources: []Source{src}}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		s, err := m.Backfill(context.Background(), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if s := backfill(); s.Inserted != 3 || s.Bad != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	appendFile(t, filepath.Join(logDir, "b.jsonl"), strings.ReplaceAll(fmt.Sprintf(line, "", "layla", 7), `"id":"",`, ""))
+	if s := backfill(); s.Inserted != 1 || s.Lines != 1 {
+		t.Fatalf("append: stats %+v", s)
+	}
+	got := h.usage()
+	if got["salon"].Input != 10 || got["omar"].Input != 20 || got["layla"].Input != 12 || math.Abs(got["layla"].CostUSD-0.5) > 1e-12 {
+		t.Errorf("usage %+v", got)
 	}
 }

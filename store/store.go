@@ -105,9 +105,6 @@ func (s *Store) Close() error {
 // DB exposes the writer pool to sibling packages' stores (alerts outbox).
 func (s *Store) DB() *sql.DB { return s.w }
 
-// ReadDB exposes the reader pool.
-func (s *Store) ReadDB() *sql.DB { return s.r }
-
 func (s *Store) migrate(ctx context.Context) error {
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {

@@ -53,24 +53,6 @@ func (s *Store) UsageByPeriod(ctx context.Context, period, customer string) ([]U
 	return out, nil
 }
 
-// Periods lists the periods that have any usage, newest first.
-func (s *Store) Periods(ctx context.Context) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT DISTINCT period FROM rollup ORDER BY period DESC")
-	if err != nil {
-		return nil, fmt.Errorf("list periods: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, fmt.Errorf("list periods: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
-
 // EventCount is the number of stored events (for summaries and tests).
 func (s *Store) EventCount(ctx context.Context) (int64, error) {
 	var n int64

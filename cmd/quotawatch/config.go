@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -353,8 +352,6 @@ func (c *Config) monitorConfig() monitor.Config {
 	}
 	return mc
 }
-
-var errNoSources = errors.New("no sources")
 
 // e164 is a phone number as the WhatsApp Cloud API needs it: with the
 // leading +, or Meta prepends the business number's country code.
