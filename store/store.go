@@ -34,8 +34,34 @@ func init() {
 // Store is an open quotawatch database.
 type Store struct {
 	path string
-	w    *sql.DB // single writer connection
+	w    *sql.DB // single writer connection (the reader pool when read-only)
 	r    *sql.DB // readers
+	// readOnly stores refuse every write: SQLite answers "attempt to write
+	// a readonly database".
+	readOnly bool
+}
+
+// ErrNoDatabase is returned by OpenReadOnly when the file does not exist.
+var ErrNoDatabase = errors.New("no database")
+
+// ErrSchemaNewer is returned when the database was written by a newer
+// quotawatch than this binary.
+var ErrSchemaNewer = errors.New("database schema is newer than this binary")
+
+// ErrSchemaOlder is returned by OpenReadOnly when the database still needs a
+// migration, which only a writer may apply.
+var ErrSchemaOlder = errors.New("database schema is older than this binary")
+
+// SchemaVersion is the schema this binary writes: the number of embedded
+// migrations.
+func SchemaVersion() int {
+	names, _ := fs.Glob(migrations, "migrations/*.sql")
+	return len(names)
+}
+
+func fileURI(path, query string) string {
+	u := url.URL{Scheme: "file", Path: path}
+	return u.String() + "?" + query
 }
 
 // Open opens (creating with mode 0600 if needed) and migrates the database.
@@ -63,8 +89,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	f.Close()
 
 	dsn := func(extra string) string {
-		u := url.URL{Scheme: "file", Path: path}
-		return u.String() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(OFF)" + extra
+		return fileURI(path, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(OFF)"+extra)
 	}
 	w, err := sql.Open("sqlite", dsn("&_txlock=immediate"))
 	if err != nil {
@@ -87,6 +112,89 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
+// OpenReadOnly opens an existing database for reading only: it creates no
+// file, applies no migration and writes nothing, so a read command can run
+// beside `run`, as another user with read access, or with another config
+// without touching the shared history.
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open store: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	fi, err := os.Stat(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w at %s", ErrNoDatabase, abs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("open store %s: not a regular file", abs)
+	}
+	// mode=ro: SQLite never writes the database file. A WAL database still
+	// needs a -shm file to be read; while a writer runs, it exists. With no
+	// -wal file no writer is open and the main file holds everything: it
+	// is read as immutable, which creates no -wal/-shm beside it and works
+	// for a user who may read the file but not write its directory. (A
+	// writer that starts meanwhile writes to its WAL, not to this file,
+	// until a checkpoint.)
+	query := "mode=ro&_pragma=busy_timeout(10000)"
+	if _, err := os.Stat(abs + "-wal"); errors.Is(err, os.ErrNotExist) {
+		query = "mode=ro&immutable=1"
+	}
+	db, err := sql.Open("sqlite", fileURI(abs, query))
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
+	}
+	db.SetMaxOpenConns(4)
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read schema version of %s: %w", abs, err)
+	}
+	s := &Store{path: abs, w: db, r: db, readOnly: true}
+	switch want := SchemaVersion(); {
+	case version == 0:
+		db.Close()
+		return nil, fmt.Errorf("%w at %s (the file is not a quotawatch database yet)", ErrNoDatabase, abs)
+	case version > want:
+		db.Close()
+		return nil, fmt.Errorf("%w: %s has schema version %d, this binary knows %d: use the newer quotawatch", ErrSchemaNewer, abs, version, want)
+	case version < want:
+		db.Close()
+		return nil, fmt.Errorf("%w: %s has schema version %d, this binary writes %d: `quotawatch run` or `quotawatch backfill` upgrades it", ErrSchemaOlder, abs, version, want)
+	}
+	return s, nil
+}
+
+// ReadOnly reports whether the store was opened with OpenReadOnly.
+func (s *Store) ReadOnly() bool { return s.readOnly }
+
+// Backup writes a consistent copy of the database, WAL included, to dst
+// (which must not exist) with VACUUM INTO: a read transaction, so it is
+// safe while `run` writes. The copy is created 0600, like the database.
+func (s *Store) Backup(ctx context.Context, dst string) error {
+	abs, err := filepath.Abs(dst)
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", dst, err)
+	}
+	// VACUUM INTO accepts an empty existing file: creating it first, with
+	// O_EXCL, refuses to overwrite anything and fixes the mode.
+	f, err := os.OpenFile(abs, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", abs, err)
+	}
+	f.Close()
+	if _, err := s.r.ExecContext(ctx, "VACUUM INTO ?", abs); err != nil {
+		os.Remove(abs)
+		return fmt.Errorf("backup %s to %s: %w", s.path, abs, err)
+	}
+	return nil
+}
+
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
@@ -96,7 +204,7 @@ func (s *Store) Close() error {
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
-	if s.w != nil {
+	if s.w != nil && s.w != s.r {
 		errs = append(errs, s.w.Close())
 	}
 	return errors.Join(errs...)

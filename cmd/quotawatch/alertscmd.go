@@ -82,7 +82,7 @@ func (a *app) alertsCmd() *cobra.Command {
 			} else if _, err := time.Parse("2006-01", month); err != nil {
 				return usageErr("--month: want YYYY-MM, got %q", month)
 			}
-			st, err := a.openStore(cmd.Context(), c)
+			st, err := a.openReader(cmd.Context(), c)
 			if err != nil {
 				return err
 			}

@@ -97,7 +97,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.dbFile, "db", "", "database file (overrides store.path)")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	root.AddCommand(a.runCmd(), a.backfillCmd(), a.usageCmd(), a.configCmd(), a.versionCmd())
-	root.AddCommand(a.checkCmd(), a.alertsCmd())
+	root.AddCommand(a.checkCmd(), a.alertsCmd(), a.dbCmd())
 	return root
 }
 
@@ -119,8 +119,8 @@ func (a *app) setup() (*Config, error) {
 	return c, nil
 }
 
-// openStore opens the database and applies the current customer mapping to
-// the stored history (a no-op unless the mapping changed).
+// openStore opens the database for writing and applies the current customer
+// mapping to the stored history (a no-op unless the mapping changed).
 func (a *app) openStore(ctx context.Context, c *Config) (*store.Store, error) {
 	st, err := store.Open(ctx, c.Store.Path)
 	if err != nil {
@@ -138,40 +138,84 @@ func (a *app) openStore(ctx context.Context, c *Config) (*store.Store, error) {
 	return st, nil
 }
 
+// openReader opens the database read-only for the read commands: nothing
+// is created, migrated or re-attributed, so `usage` with another config (or
+// as another user) never rewrites the history `run` keeps.
+func (a *app) openReader(ctx context.Context, c *Config) (*store.Store, error) {
+	st, err := store.OpenReadOnly(ctx, c.Store.Path)
+	if errors.Is(err, store.ErrNoDatabase) {
+		return nil, fmt.Errorf("%w: run `quotawatch backfill` or `quotawatch run` first", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fp, err := st.Meta(ctx, "attribution"); err == nil && fp != "" && fp != c.attributor().Fingerprint() {
+		a.log.Warn("this config's customer mapping differs from the one the database was attributed with; " +
+			"showing the history as stored (a restart of `quotawatch run` with this config re-attributes it)")
+	}
+	return st, nil
+}
+
+// cleanStop turns an error caused only by SIGINT/SIGTERM arriving before the
+// work began (`read checkpoints: context canceled`) into a clean stop.
+func cleanStop(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled)
+}
+
 func (a *app) runCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "run",
 		Short: "Follow the configured sources until SIGINT/SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.setup()
-			if err != nil {
-				return err
+			err := a.run(cmd.Context())
+			if cleanStop(cmd.Context(), err) {
+				// A stop before work began is a clean stop: nothing was
+				// half-done (every write is a transaction).
+				if a.log != nil {
+					a.log.Info("stopped by signal before work was done", "reason", context.Cause(cmd.Context()))
+				}
+				return nil
 			}
-			if len(c.Sources) == 0 {
-				return cfgErr("sources", "no source configured; quotawatch run needs at least one")
-			}
-			st, err := a.openStore(cmd.Context(), c)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			m := monitor.New(c.monitorConfig(), st, c.attributor(), a.log)
-			ad, err := a.alertsDaemon(c, st)
-			if err != nil {
-				return err
-			}
-			// OnCommit runs on the ingest writer: Kick never blocks it.
-			m.OnCommit = func(store.CommitResult) { ad.Kick() }
-			stopAlerts := a.runAlerts(cmd.Context(), ad)
-			a.log.Info("quotawatch running", "version", Version, "db", c.Store.Path, "sources", len(c.Sources), "notify", c.Notify.Channel)
-			err = m.Run(cmd.Context(), func() { a.log.Info("caught up; following"); ad.Ready() })
-			stopAlerts()
-			s := m.Stats()
-			a.log.Info("stopped", "lines", s.Lines, "new_events", s.Inserted, "duplicates", s.Duplicates, "bad_lines", s.Bad)
 			return err
 		},
 	}
+}
+
+func (a *app) run(ctx context.Context) error {
+	c, err := a.setup()
+	if err != nil {
+		return err
+	}
+	if len(c.Sources) == 0 {
+		return cfgErr("sources", "no source configured; quotawatch run needs at least one")
+	}
+	// One writer per database: a second run would ingest and alert twice
+	// over. The lock is taken before the database is touched.
+	lock, err := store.LockWriter(c.Store.Path, "run")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	st, err := a.openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	m := monitor.New(c.monitorConfig(), st, c.attributor(), a.log)
+	ad, err := a.alertsDaemon(c, st)
+	if err != nil {
+		return err
+	}
+	// OnCommit runs on the ingest writer: Kick never blocks it.
+	m.OnCommit = func(store.CommitResult) { ad.Kick() }
+	stopAlerts := a.runAlerts(ctx, ad)
+	a.log.Info("quotawatch running", "version", Version, "db", c.Store.Path, "sources", len(c.Sources), "notify", c.Notify.Channel)
+	err = m.Run(ctx, func() { a.log.Info("caught up; following"); ad.Ready() })
+	stopAlerts()
+	s := m.Stats()
+	a.log.Info("stopped", "lines", s.Lines, "new_events", s.Inserted, "duplicates", s.Duplicates, "bad_lines", s.Bad)
+	return err
 }
 
 func (a *app) backfillCmd() *cobra.Command {
@@ -190,6 +234,11 @@ func (a *app) backfillCmd() *cobra.Command {
 			}
 			if len(paths) == 0 && len(c.Sources) == 0 {
 				return cfgErr("sources", "no source configured and no PATH given")
+			}
+			if h, held := store.Held(c.Store.Path); held {
+				// Safe alongside run: events are keyed, so a file both read
+				// counts once, and SQLite serialises the two writers.
+				a.log.Info("the database is also being written by "+h.String()+"; backfill shares it safely", "db", c.Store.Path)
 			}
 			st, err := a.openStore(cmd.Context(), c)
 			if err != nil {

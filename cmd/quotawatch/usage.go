@@ -67,7 +67,7 @@ func (a *app) usageCmd() *cobra.Command {
 					return usageErr("--customer: %q is not a configured customer", customer)
 				}
 			}
-			st, err := a.openStore(cmd.Context(), c)
+			st, err := a.openReader(cmd.Context(), c)
 			if err != nil {
 				return err
 			}
