@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -27,6 +28,21 @@ func (f *fakeCloudAPI) accepted() int {
 		}
 	}
 	return n
+}
+
+// brief prints what matters of an outbox row in a failure message.
+func brief(a store.Alert) string {
+	return fmt.Sprintf("#%d %s %g%% status=%s attempts=%d next=%d last_error=%q", a.ID, a.Customer, a.Threshold, a.Status,
+		a.Attempts, a.NextAttemptMs, a.LastError)
+}
+
+// briefs prints deliveries in a failure message.
+func briefs(ds []Delivery) string {
+	var b strings.Builder
+	for _, d := range ds {
+		fmt.Fprintf(&b, "[%s halted=%v status=%s err=%v] ", brief(d.Alert), d.Halted, d.Status, d.Err)
+	}
+	return "deliveries " + b.String()
 }
 
 // writeToken replaces a token file the way an operator (or a secret
@@ -60,12 +76,12 @@ func TestHaltingErrorKeepsTheWarningPending(t *testing.T) {
 			r.use("omar", 8, 0, r.clock.Now())
 			_, ds := r.checkAndDeliver()
 			if len(ds) != 1 || !ds[0].Halted || ds[0].Status != store.AlertPending || ds[0].Alert.Attempts != 0 {
-				t.Fatalf("delivery: %+v", ds)
+				t.Fatalf("delivery: %s", briefs(ds))
 			}
 			a := r.alerts("2026-11")[0]
 			if a.Status != store.AlertPending || a.Attempts != 0 || !strings.Contains(a.LastError, "WhatsApp error "+itoa(ans.code)) ||
 				!strings.Contains(a.LastError, "not counted") || a.NextAttemptMs > r.clock.Now().UnixMilli() {
-				t.Fatalf("after error %d: %+v", ans.code, a)
+				t.Fatalf("after error %d: %s", ans.code, brief(a))
 			}
 		})
 	}
@@ -87,11 +103,11 @@ func TestExpiredTokenWarningGoesOutAtOnceAfterRestartWithNewToken(t *testing.T) 
 	r.restart()
 	_, ds := r.checkAndDeliver()
 	if len(ds) != 1 || ds[0].Status != store.AlertSent {
-		t.Fatalf("after the restart: %+v", ds)
+		t.Fatalf("after the restart: %s", briefs(ds))
 	}
 	a := r.alerts("2026-11")[0]
 	if a.Status != store.AlertSent || a.Attempts != 1 || api.accepted() != 1 {
-		t.Fatalf("row %+v, %d accepted", a, api.accepted())
+		t.Fatalf("row %s, %d accepted", brief(a), api.accepted())
 	}
 }
 
@@ -112,14 +128,14 @@ func TestHaltProbesCountNothing(t *testing.T) {
 	}
 	r.clock.Add(10 * time.Minute)
 	if ds, _ := r.deliverer.DeliverDue(context.Background()); len(ds) != 0 || len(api.Calls()) != 1 {
-		t.Fatalf("delivered during the pause: %+v", ds)
+		t.Fatalf("delivered during the pause: %s", briefs(ds))
 	}
 	probes := 2 * r.deliverer.Backoff.Attempts
 	for i := range probes {
 		r.clock.Add(16 * time.Minute)
 		ds, err := r.deliverer.DeliverDue(context.Background())
 		if err != nil || len(ds) != 1 || !ds[0].Halted {
-			t.Fatalf("probe %d: %+v %v", i+1, ds, err)
+			t.Fatalf("probe %d: %s %v", i+1, briefs(ds), err)
 		}
 	}
 	if n := len(api.Calls()); n != 1+probes {
@@ -129,7 +145,7 @@ func TestHaltProbesCountNothing(t *testing.T) {
 	// probe every time; the other waits untouched.
 	for i, a := range r.alerts("2026-11") {
 		if a.Status != store.AlertPending || a.Attempts != 0 || (i == 0) != strings.Contains(a.LastError, "190") {
-			t.Fatalf("after %d probes: %+v", probes, a)
+			t.Fatalf("after %d probes: %s", probes, brief(a))
 		}
 	}
 }
@@ -152,16 +168,16 @@ func TestTokenFileReplacedWhileHaltedResumesDelivery(t *testing.T) {
 	r.checkAndDeliver()
 	r.clock.Add(time.Minute)
 	if ds, _ := r.deliverer.DeliverDue(context.Background()); len(ds) != 0 || len(api.Calls()) != 1 {
-		t.Fatalf("sent while the file still holds the expired token: %+v", ds)
+		t.Fatalf("sent while the file still holds the expired token: %s", briefs(ds))
 	}
 	writeToken(t, r.tokenFile, testToken)
 	ds, err := r.deliverer.DeliverDue(context.Background())
 	if err != nil || len(ds) != 2 || ds[0].Status != store.AlertSent || ds[1].Status != store.AlertSent {
-		t.Fatalf("after the new token: %+v %v", ds, err)
+		t.Fatalf("after the new token: %s %v", briefs(ds), err)
 	}
 	for _, a := range r.alerts("2026-11") {
 		if a.Status != store.AlertSent || a.Attempts != 1 {
-			t.Fatalf("row: %+v", a)
+			t.Fatalf("row: %s", brief(a))
 		}
 	}
 	l := logs.String()
@@ -210,7 +226,7 @@ func TestDaemonResumesSoonAfterTokenFileChange(t *testing.T) {
 	}
 	t.Logf("delivered %s after the token file was replaced", time.Since(start).Round(time.Millisecond))
 	if a := r.alerts(PeriodOf(time.Now(), riyadh))[0]; a.Attempts != 1 {
-		t.Fatalf("row: %+v", a)
+		t.Fatalf("row: %s", brief(a))
 	}
 }
 

@@ -47,7 +47,7 @@ func TestInterruptedLowerWarningIsNotSentAfterAHigherOne(t *testing.T) {
 			r.clock.Add(lease) // the dead sender's lease ends
 			_, ds := r.checkAndDeliver()
 			if len(ds) != 1 || ds[0].Status != store.AlertSkipped || ds[0].Alert.Threshold != 80 {
-				t.Fatalf("after the lease: %+v", ds)
+				t.Fatalf("after the lease: %s", briefs(ds))
 			}
 			r.clock.Add(time.Hour)
 			r.checkAndDeliver()
@@ -56,7 +56,7 @@ func TestInterruptedLowerWarningIsNotSentAfterAHigherOne(t *testing.T) {
 			}
 			a := r.alerts("2026-11")[0]
 			if a.Threshold != 80 || a.Status != store.AlertSkipped || a.LastError != "superseded: the "+tt.percent+"% warning was sent first" {
-				t.Fatalf("80%% row: %+v", a)
+				t.Fatalf("80%% row: %s", brief(a))
 			}
 			if ms, ok, _ := r.st.NextAlertDue(context.Background()); ok {
 				t.Fatalf("still pending, due %d", ms)
@@ -83,6 +83,10 @@ func TestWarningAgainstANewLimitIsNotSuperseded(t *testing.T) {
 	r.checkAndDeliver()
 	calls := api.Calls()
 	if len(calls) != 2 || !strings.Contains(calls[1].Body.Text.Body, "2400 من 3000") {
-		t.Fatalf("calls: %+v", calls)
+		var rows []string
+		for _, a := range r.alerts("2026-11") {
+			rows = append(rows, brief(a))
+		}
+		t.Fatalf("%d requests, want 2 (the 80%% of the new limit); rows %v", len(calls), rows)
 	}
 }

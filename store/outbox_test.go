@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 )
@@ -113,6 +114,15 @@ func TestOutboxDeliveryStates(t *testing.T) {
 	}
 }
 
+// short prints what matters of a row in a failure message.
+func short(a *Alert) string {
+	if a == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("#%d %s %g%% status=%s attempts=%d next=%d last_error=%q", a.ID, a.Customer, a.Threshold, a.Status,
+		a.Attempts, a.NextAttemptMs, a.LastError)
+}
+
 // A halted attempt is taken back in one update: attempts as before the
 // claim, due again when it was due before the claim (not at the end of the
 // lease), the reason kept; a row no longer pending is left alone.
@@ -133,7 +143,7 @@ func TestHaltedClaimIsUndone(t *testing.T) {
 	}
 	got, _ := s.Alert(ctx, a.ID)
 	if got.Status != AlertPending || got.Attempts != 0 || got.NextAttemptMs != 1000 || got.LastError != "halted: WhatsApp error 190" || got.UpdatedMs != 5100 {
-		t.Fatalf("after the halt: %+v", got)
+		t.Fatalf("after the halt: %s", short(&got))
 	}
 	// Due at once: a new process claims it straight away.
 	b, err := s.ClaimDueAlert(ctx, 5200, 120000, "whatsapp")
@@ -176,17 +186,17 @@ func TestClaimRecordsASupersededLowerWarningAsSkipped(t *testing.T) {
 	}
 	got, err := s.ClaimDueAlert(ctx, 61000, 60000, "whatsapp")
 	if err != nil || got == nil || got.ID != low.ID || got.Status != AlertSkipped || got.LastError != "superseded: the 100% warning was sent first" {
-		t.Fatalf("claim after the lease: %+v %v", got, err)
+		t.Fatalf("claim after the lease: %s %v", short(got), err)
 	}
 	row, _ := s.Alert(ctx, low.ID)
 	if row.Status != AlertSkipped || row.Attempts != 1 || row.NextAttemptMs != 0 || row.LastError != got.LastError {
-		t.Fatalf("stored row: %+v", row)
+		t.Fatalf("stored row: %s", short(&row))
 	}
 	if none, _ := s.ClaimDueAlert(ctx, 61000, 60000, "whatsapp"); none != nil {
 		t.Fatalf("claimed again: %+v", none)
 	}
 	next, _ := s.ClaimDueAlert(ctx, 90000, 60000, "whatsapp")
 	if next == nil || next.Customer != "b" || next.Status != AlertPending || next.Attempts != 1 {
-		t.Fatalf("the other customer's row: %+v", next)
+		t.Fatalf("the other customer's row: %s", short(next))
 	}
 }
