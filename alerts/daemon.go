@@ -218,8 +218,10 @@ func (d *Daemon) workerLoop(ctx context.Context) {
 				wait = max(w, 100*time.Millisecond)
 			}
 		}
-		if now := d.Deliverer.Now(); d.Deliverer.haltedUntil.After(now) {
-			wait = min(max(d.Deliverer.haltedUntil.Sub(now), 100*time.Millisecond), d.Poll)
+		if hw, halted := d.Deliverer.haltWait(d.Deliverer.Now()); halted {
+			// Due rows wait for the pause (or new credentials), not for
+			// their own time.
+			wait = min(hw, d.Poll)
 		}
 		if !timer.Stop() {
 			select {

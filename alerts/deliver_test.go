@@ -178,13 +178,13 @@ func TestAuthErrorHaltsQueue(t *testing.T) {
 		t.Fatalf("%d requests after a 190, want 1 (queue halted)", n)
 	}
 	as := r.alerts("2026-11")
-	if as[0].Status != store.AlertFailed || !strings.Contains(as[0].LastError, "190") || as[1].Status != store.AlertPending || as[1].Attempts != 0 {
+	if as[0].Status != store.AlertPending || !strings.Contains(as[0].LastError, "190") || as[1].Status != store.AlertPending || as[1].Attempts != 0 {
 		t.Fatalf("rows: %+v", as)
 	}
 	r.clock.Add(16 * time.Minute) // the token was replaced meanwhile
 	r.checkAndDeliver()
-	if as = r.alerts("2026-11"); as[1].Status != store.AlertSent {
-		t.Fatalf("after the pause: %+v", as[1])
+	if as = r.alerts("2026-11"); as[0].Status != store.AlertSent || as[1].Status != store.AlertSent {
+		t.Fatalf("after the pause: %+v", as)
 	}
 }
 

@@ -18,7 +18,11 @@ import (
 )
 
 const (
-	testToken   = "EAAG-test-token-never-logged-123"
+	testToken = "EAAG-test-token-never-logged-123"
+	// expiredToken is answered with error 190, as Meta answers a token
+	// that has expired or been revoked.
+	expiredToken = "EAAG-expired-token-never-logged-456"
+
 	testPNID    = "106540352242922"
 	omarPhone   = "+966500000001"
 	operatorTel = "+966500000000"
@@ -63,6 +67,8 @@ type waCall struct {
 	Path string
 	Body waRequest
 	Raw  string
+	// Expired: the request carried expiredToken and was refused with 190.
+	Expired bool
 }
 
 // fakeAnswer scripts one answer of the fake Cloud API.
@@ -110,7 +116,15 @@ func (f *fakeCloudAPI) handle(w http.ResponseWriter, r *http.Request) {
 		bad("path %s, want %s", r.URL.Path, want)
 		return
 	}
-	if got := r.Header.Get("Authorization"); got != "Bearer "+testToken {
+	if got := r.Header.Get("Authorization"); got == "Bearer "+expiredToken {
+		f.mu.Lock()
+		f.calls = append(f.calls, waCall{Path: r.URL.Path, Raw: string(raw), Expired: true})
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":{"message":"Error validating access token: Session has expired on Tuesday, 10-Nov-26 04:00:00 PST.","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"Az8or2yhqkZfEZ"}}`)
+		return
+	} else if got != "Bearer "+testToken {
 		bad("Authorization %q", got)
 		return
 	}
@@ -198,6 +212,10 @@ type rig struct {
 	cfg       Config
 	wa        WhatsApp
 	customers []Customer
+	// token is the notifier's token (default testToken); tokenFile, when
+	// set, is the file it is re-read from.
+	token     string
+	tokenFile string
 	st        *store.Store
 	checker   *Checker
 	deliverer *Deliverer
@@ -237,7 +255,11 @@ func (r *rig) build() {
 		r.t.Fatal(err)
 	}
 	r.checker = &Checker{Store: r.st, Config: r.cfg, Customers: r.customers, Location: riyadh, Channel: "whatsapp", Templates: ts, Now: r.clock.Now}
-	r.deliverer = &Deliverer{Store: r.st, Notifier: &WhatsAppNotifier{Config: r.wa, Token: testToken, Client: &http.Client{Timeout: 5 * time.Second}},
+	tok := r.token
+	if tok == "" {
+		tok = testToken
+	}
+	r.deliverer = &Deliverer{Store: r.st, Notifier: &WhatsAppNotifier{Config: r.wa, Token: tok, TokenFile: r.tokenFile, Client: &http.Client{Timeout: 5 * time.Second}},
 		Backoff: Backoff{Base: time.Minute, Max: time.Hour, Attempts: 6, Jitter: func(time.Duration) time.Duration { return 0 }},
 		Now:     r.clock.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }

@@ -10,12 +10,19 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"syscall"
 	"unicode/utf8"
 )
 
 // DefaultTemplateParams are the body parameters of a configured WhatsApp
 // template, in order, when template_params is not set.
 var DefaultTemplateParams = []string{"name", "threshold", "used", "limit", "unit"}
+
+// maxTokenFile bounds what is read from a token file: Meta's tokens are a
+// few hundred bytes, and a path pointing at something huge must not be
+// read whole.
+const maxTokenFile = 64 << 10
 
 // ReadToken returns the WhatsApp access token from the environment variable
 // named by token_env, else from token_file. The token is never logged.
@@ -26,14 +33,7 @@ func ReadToken(w WhatsApp) (string, error) {
 		}
 	}
 	if w.TokenFile != "" {
-		b, err := os.ReadFile(w.TokenFile)
-		if err != nil {
-			return "", fmt.Errorf("read WhatsApp token file: %w", err)
-		}
-		if v := strings.TrimSpace(string(b)); v != "" {
-			return v, nil
-		}
-		return "", fmt.Errorf("WhatsApp token file %s is empty", w.TokenFile)
+		return readTokenFile(w.TokenFile)
 	}
 	if w.TokenEnv != "" {
 		return "", fmt.Errorf("no WhatsApp token: $%s is empty and no token_file is set", w.TokenEnv)
@@ -41,11 +41,85 @@ func ReadToken(w WhatsApp) (string, error) {
 	return "", errors.New("no WhatsApp token: set token_env or token_file")
 }
 
+// TokenFromFile reports whether ReadToken takes the token from token_file
+// (the environment variable, when set, wins), so it can be re-read there.
+func TokenFromFile(w WhatsApp) bool {
+	return w.TokenFile != "" && (w.TokenEnv == "" || strings.TrimSpace(os.Getenv(w.TokenEnv)) == "")
+}
+
+// readTokenFile reads a token file the way transcripts are opened: without
+// blocking (a FIFO must not hang the sidecar), regular files only (symlinks,
+// as in mounted secrets, are followed), and bounded.
+func readTokenFile(path string) (string, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", fmt.Errorf("read WhatsApp token file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("read WhatsApp token file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("WhatsApp token file %s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	if err != nil {
+		return "", fmt.Errorf("read WhatsApp token file %s: %w", path, err)
+	}
+	if len(b) > maxTokenFile {
+		return "", fmt.Errorf("WhatsApp token file %s is larger than %d KiB: not a token", path, maxTokenFile>>10)
+	}
+	if v := strings.TrimSpace(string(b)); v != "" {
+		return v, nil
+	}
+	return "", fmt.Errorf("WhatsApp token file %s is empty", path)
+}
+
 // WhatsAppNotifier sends through the WhatsApp Business Cloud API.
 type WhatsAppNotifier struct {
 	Config WhatsApp
-	Token  string
-	Client *http.Client
+	// Token is the access token to start with.
+	Token string
+	// TokenFile, when set, is re-read by Reload (before each send, and every
+	// few seconds while deliveries are halted), so a token replaced in the
+	// file is used without a restart.
+	TokenFile string
+	Client    *http.Client
+
+	mu  sync.Mutex
+	cur string // the token in use once Reload has read one
+}
+
+// token is the access token in use.
+func (w *WhatsAppNotifier) token() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cur != "" {
+		return w.cur
+	}
+	return w.Token
+}
+
+// Reload implements Reloader: it re-reads TokenFile and reports whether the
+// token in it differs from the one in use. An unreadable or empty file keeps
+// the current token (a rotation that writes the file in two steps must not
+// stop deliveries).
+func (w *WhatsAppNotifier) Reload() (bool, error) {
+	if w.TokenFile == "" {
+		return false, nil
+	}
+	tok, err := readTokenFile(w.TokenFile)
+	if err != nil {
+		return false, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if tok == w.cur || (w.cur == "" && tok == w.Token) {
+		return false, nil
+	}
+	w.cur = tok
+	return true, nil
 }
 
 // Channel implements Notifier.
@@ -205,7 +279,7 @@ func (w *WhatsAppNotifier) post(ctx context.Context, r waRequest) (string, error
 	if err != nil {
 		return "", permanent(0, "build WhatsApp request: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+w.Token)
+	req.Header.Set("Authorization", "Bearer "+w.token())
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client(w.Client).Do(req)
 	if err != nil {

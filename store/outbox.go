@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -43,6 +44,9 @@ type Alert struct {
 	NextAttemptMs int64
 	SentMs        int64
 	UpdatedMs     int64
+	// ClaimedDueMs is set by ClaimDueAlert: when the row was due before the
+	// claim moved its next attempt to the end of the lease.
+	ClaimedDueMs int64
 }
 
 // Key is the alert's unique decision key.
@@ -178,6 +182,14 @@ func (s *Store) RecordAlerts(ctx context.Context, periods []string, decide func(
 // row becomes due again when the lease ends. channel records which notifier
 // makes the attempt (the configured one may have changed since the
 // decision). It returns nil when nothing is due.
+//
+// A due row whose customer has since been sent a higher threshold of the
+// same period, decided after it, is not claimed: it is recorded skipped
+// (superseded) in the same transaction and returned with Status
+// AlertSkipped, for the caller to report and never send. Deciding it under
+// the write lock is what keeps `run` and `check` claiming at the same time
+// from both missing it, so an 80 % warning whose send was interrupted never
+// reaches the customer after their 100 % one.
 func (s *Store) ClaimDueAlert(ctx context.Context, nowMs, leaseMs int64, channel string) (*Alert, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -193,6 +205,28 @@ func (s *Store) ClaimDueAlert(ctx context.Context, nowMs, leaseMs int64, channel
 	if err != nil {
 		return nil, fmt.Errorf("read due alert: %w", err)
 	}
+	// Only rows decided after this one (higher id) supersede it: a higher
+	// threshold sent against an earlier, smaller limit must not silence the
+	// warning against the customer's new one.
+	var higher sql.NullFloat64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(threshold) FROM outbox WHERE customer = ? AND period = ? AND status = 'sent'
+		AND threshold > ? AND id > ?`, a.Customer, a.Period, a.Threshold, a.ID).Scan(&higher); err != nil {
+		return nil, fmt.Errorf("check alert %d against higher warnings: %w", a.ID, err)
+	}
+	if higher.Valid {
+		a.Status = AlertSkipped
+		a.LastError = fmt.Sprintf("superseded: the %s%% warning was sent first", strconv.FormatFloat(higher.Float64, 'f', -1, 64))
+		a.NextAttemptMs, a.UpdatedMs = 0, nowMs
+		if _, err := tx.ExecContext(ctx, "UPDATE outbox SET status = 'skipped', last_error = ?, next_attempt_ms = 0, updated_ms = ? WHERE id = ?",
+			a.LastError, a.UpdatedMs, a.ID); err != nil {
+			return nil, fmt.Errorf("skip superseded alert %d: %w", a.ID, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, fmt.Errorf("commit superseded alert %d: %w", a.ID, err)
+		}
+		return &a, nil
+	}
+	a.ClaimedDueMs = a.NextAttemptMs
 	a.Attempts++
 	a.NextAttemptMs = nowMs + leaseMs
 	a.UpdatedMs = nowMs
@@ -230,6 +264,18 @@ func (s *Store) MarkAlertSent(ctx context.Context, id int64, providerID string, 
 func (s *Store) MarkAlertRetry(ctx context.Context, id int64, lastError string, nextMs, nowMs int64) error {
 	return s.updatePending(ctx, "for retry", id, `UPDATE outbox SET last_error = ?, next_attempt_ms = ?, updated_ms = ?
 		WHERE id = ? AND status = 'pending'`, lastError, nextMs, nowMs, id)
+}
+
+// MarkAlertHalted undoes a claim whose attempt met an account-level error
+// (expired token, missing permission, restricted account): the failure says
+// nothing about this message, so the row stays pending, the attempt the
+// claim counted is taken back in the same update, the reason is kept for
+// `quotawatch alerts`, and the row is due again at dueMs (the time it was
+// due before the claim, so it keeps its place in the queue and a restart
+// with a working token sends it at once).
+func (s *Store) MarkAlertHalted(ctx context.Context, id int64, lastError string, dueMs, nowMs int64) error {
+	return s.updatePending(ctx, "halted", id, `UPDATE outbox SET attempts = MAX(attempts - 1, 0), last_error = ?, next_attempt_ms = ?,
+		updated_ms = ? WHERE id = ? AND status = 'pending'`, lastError, dueMs, nowMs, id)
 }
 
 // MarkAlertFailed records a delivery that failed for good.

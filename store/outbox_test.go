@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 )
@@ -110,5 +111,92 @@ func TestOutboxDeliveryStates(t *testing.T) {
 	flagged, _ := s.FlaggedCustomers(ctx, "2026-11")
 	if !flagged["a"] || flagged["b"] {
 		t.Fatalf("flagged: %v", flagged)
+	}
+}
+
+// short prints what matters of a row in a failure message.
+func short(a *Alert) string {
+	if a == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("#%d %s %g%% status=%s attempts=%d next=%d last_error=%q", a.ID, a.Customer, a.Threshold, a.Status,
+		a.Attempts, a.NextAttemptMs, a.LastError)
+}
+
+// A halted attempt is taken back in one update: attempts as before the
+// claim, due again when it was due before the claim (not at the end of the
+// lease), the reason kept; a row no longer pending is left alone.
+func TestHaltedClaimIsUndone(t *testing.T) {
+	s := openOutboxStore(t)
+	ctx := context.Background()
+	if _, err := s.RecordAlerts(ctx, nil, func(map[AlertKey]bool) ([]Alert, error) {
+		return []Alert{pending("a", 80, "k")}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.ClaimDueAlert(ctx, 5000, 120000, "whatsapp")
+	if err != nil || a == nil || a.Attempts != 1 || a.ClaimedDueMs != 1000 || a.NextAttemptMs != 125000 {
+		t.Fatalf("claim: %+v %v", a, err)
+	}
+	if err := s.MarkAlertHalted(ctx, a.ID, "halted: WhatsApp error 190", a.ClaimedDueMs, 5100); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Alert(ctx, a.ID)
+	if got.Status != AlertPending || got.Attempts != 0 || got.NextAttemptMs != 1000 || got.LastError != "halted: WhatsApp error 190" || got.UpdatedMs != 5100 {
+		t.Fatalf("after the halt: %s", short(&got))
+	}
+	// Due at once: a new process claims it straight away.
+	b, err := s.ClaimDueAlert(ctx, 5200, 120000, "whatsapp")
+	if err != nil || b == nil || b.ID != a.ID || b.Attempts != 1 {
+		t.Fatalf("claim after the halt: %+v %v", b, err)
+	}
+	if err := s.MarkAlertSent(ctx, b.ID, "wamid.X", "", 5300); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkAlertHalted(ctx, b.ID, "late", 1000, 5400); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("halting a sent row: %v", err)
+	}
+}
+
+// A due row whose customer was sent a higher threshold of the same period,
+// decided after it, is recorded skipped by the claim itself (reason in
+// last_error, attempts untouched) and handed back as skipped, not leased.
+func TestClaimRecordsASupersededLowerWarningAsSkipped(t *testing.T) {
+	s := openOutboxStore(t)
+	ctx := context.Background()
+	if _, err := s.RecordAlerts(ctx, nil, func(map[AlertKey]bool) ([]Alert, error) {
+		other := pending("b", 80, "k") // another customer: not superseded
+		other.NextAttemptMs = 90000
+		return []Alert{pending("a", 80, "k"), other}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	low, _ := s.ClaimDueAlert(ctx, 1000, 60000, "whatsapp") // its sender dies
+	if _, err := s.RecordAlerts(ctx, nil, func(map[AlertKey]bool) ([]Alert, error) {
+		return []Alert{pending("a", 100, "k")}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	high, _ := s.ClaimDueAlert(ctx, 2000, 60000, "whatsapp")
+	if high == nil || high.Threshold != 100 {
+		t.Fatalf("claim of the 100%% row: %+v", high)
+	}
+	if err := s.MarkAlertSent(ctx, high.ID, "wamid.100", "", 2100); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ClaimDueAlert(ctx, 61000, 60000, "whatsapp")
+	if err != nil || got == nil || got.ID != low.ID || got.Status != AlertSkipped || got.LastError != "superseded: the 100% warning was sent first" {
+		t.Fatalf("claim after the lease: %s %v", short(got), err)
+	}
+	row, _ := s.Alert(ctx, low.ID)
+	if row.Status != AlertSkipped || row.Attempts != 1 || row.NextAttemptMs != 0 || row.LastError != got.LastError {
+		t.Fatalf("stored row: %s", short(&row))
+	}
+	if none, _ := s.ClaimDueAlert(ctx, 61000, 60000, "whatsapp"); none != nil {
+		t.Fatalf("claimed again: %+v", none)
+	}
+	next, _ := s.ClaimDueAlert(ctx, 90000, 60000, "whatsapp")
+	if next == nil || next.Customer != "b" || next.Status != AlertPending || next.Attempts != 1 {
+		t.Fatalf("the other customer's row: %s", short(next))
 	}
 }

@@ -22,6 +22,10 @@ import (
 // The WhatsApp token of the end-to-end tests: no output or log may contain it.
 const e2eToken = "EAAG-e2e-SECRET-token-7f3a9c"
 
+// e2eExpiredToken is answered with error 190 (token expired), and must not
+// be printed either.
+const e2eExpiredToken = "EAAG-e2e-EXPIRED-token-4b1d"
+
 // buildQuotawatch builds the real binary into the test's temporary
 // directory (each top-level test builds once; the build cache makes it
 // quick), so nothing is left behind.
@@ -55,6 +59,14 @@ func newE2EWA(t *testing.T) *e2eWA {
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
 		var m map[string]any
+		if r.Header.Get("Authorization") == "Bearer "+e2eExpiredToken {
+			f.mu.Lock()
+			f.bodies = append(f.bodies, m)
+			f.mu.Unlock()
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"error":{"message":"Error validating access token: Session has expired.","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"AbC"}}`)
+			return
+		}
 		if r.Method != http.MethodPost || r.URL.Path != "/v25.0/PNID-1/messages" || r.Header.Get("Authorization") != "Bearer "+e2eToken ||
 			r.Header.Get("Content-Type") != "application/json" || json.Unmarshal(raw, &m) != nil || m["messaging_product"] != "whatsapp" ||
 			!strings.HasPrefix(fmt.Sprint(m["to"]), "+") || m["type"] != "text" {
@@ -467,6 +479,69 @@ func TestE2EKillDuringRetriesDeliversOnceAfterRestart(t *testing.T) {
 	as := e.alerts()
 	if len(as) != 1 || as[0].Status != "sent" || as[0].Attempts != failedAttempts+1 || as[0].ProviderID != "wamid.E2E-1" {
 		t.Fatalf("alerts: %+v (failed attempts before kill: %d)", as, failedAttempts)
+	}
+}
+
+// TestE2ETokenFileSwappedWhileRunningDeliversThePendingWarning: a warning
+// that meets an expired token (error 190) stays pending with the reason and
+// no attempt counted, `check` exits 1 saying deliveries are halted, and
+// once the token file is replaced while `run` runs, the warning goes out
+// within seconds, counted as one attempt, no restart needed.
+func TestE2ETokenFileSwappedWhileRunningDeliversThePendingWarning(t *testing.T) {
+	e := newE2EEnv(t, buildQuotawatch(t), "")
+	tokFile := filepath.Join(e.dir, "token")
+	if err := os.WriteFile(tokFile, []byte(e2eExpiredToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := os.ReadFile(e.cfg)
+	os.WriteFile(e.cfg, bytes.Replace(body, []byte("token_env: QW_E2E_TOKEN"), []byte("token_env: \"\", token_file: "+tokFile), 1), 0o600)
+	e.appendCalls("main", "66666666-6666-4666-8666-666666666666", 2400, time.Now())
+	e.mustRun("backfill", "--no-progress")
+
+	out, errOut, code := e.run("check")
+	if code != 1 || !strings.Contains(out, "halted (stays pending, attempt not counted)") || !strings.Contains(errOut, "deliveries halted") {
+		t.Fatalf("check with an expired token: exit %d\n%s%s", code, out, errOut)
+	}
+	as := e.alerts()
+	if len(as) != 1 || as[0].Status != "pending" || as[0].Attempts != 0 || !strings.Contains(as[0].LastError, "WhatsApp error 190") {
+		t.Fatalf("after check: %+v", as)
+	}
+	if table := e.mustRun("alerts"); !strings.Contains(table, "pending") || !strings.Contains(table, "WhatsApp error 190") {
+		t.Fatalf("alerts table does not show the pending row and its reason:\n%s", table)
+	}
+
+	// run starts with the same expired token: the halted row is due at once,
+	// so run probes it straight away, and halts.
+	cmd, logs := e.startRun()
+	waitFor(t, "run's first probe", 15*time.Second, func() bool { n, _ := e.api.counts(); return n == 2 })
+	time.Sleep(500 * time.Millisecond)
+	if as := e.alerts(); as[0].Status != "pending" || as[0].Attempts != 0 {
+		t.Fatalf("after run's probe: %+v", as)
+	}
+
+	tmp := tokFile + ".new"
+	os.WriteFile(tmp, []byte(e2eToken+"\n"), 0o600)
+	if err := os.Rename(tmp, tokFile); err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, "delivery after the token file was replaced", 20*time.Second, func() bool { _, ok := e.api.counts(); return ok == 1 })
+	t.Logf("delivered %s after the token file was replaced", took.Round(time.Millisecond))
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run exited with %v after SIGTERM\n%s", err, logs.String())
+	}
+	as = e.alerts()
+	if len(as) != 1 || as[0].Status != "sent" || as[0].Attempts != 1 || as[0].ProviderID != "wamid.E2E-1" {
+		t.Fatalf("alerts: %+v", as)
+	}
+	if n, ok := e.api.counts(); n != 3 || ok != 1 {
+		t.Fatalf("%d requests, %d accepted: want 2 refused probes and 1 delivery", n, ok)
+	}
+	e.mu.Lock()
+	leaked := bytes.Contains(e.allOut.Bytes(), []byte(e2eExpiredToken))
+	e.mu.Unlock()
+	if leaked {
+		t.Error("the expired token appears in the binary's output")
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -59,8 +60,14 @@ func (a *app) notifier(c *Config) (alerts.Notifier, error) {
 		if err != nil {
 			return nil, cfgErr("notify.whatsapp.token_env", "%v", err)
 		}
-		return &alerts.WhatsAppNotifier{Config: n.WhatsApp, Token: tok,
-			Client: &http.Client{Timeout: parseDur(n.WhatsApp.Timeout, 20*time.Second)}}, nil
+		wn := &alerts.WhatsAppNotifier{Config: n.WhatsApp, Token: tok,
+			Client: &http.Client{Timeout: parseDur(n.WhatsApp.Timeout, 20*time.Second)}}
+		if alerts.TokenFromFile(n.WhatsApp) {
+			// Re-read before each send and while halted: replacing an
+			// expired token in the file resumes deliveries without a restart.
+			wn.TokenFile = n.WhatsApp.TokenFile
+		}
+		return wn, nil
 	case "clawdbot":
 		return &alerts.ClawdbotNotifier{Command: n.Clawdbot.Command, Args: n.Clawdbot.Args,
 			Timeout: parseDur(n.Clawdbot.Timeout, 30*time.Second)}, nil
@@ -150,10 +157,21 @@ func (a *app) checkCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			failed := 0
+			failed, halted := 0, false
 			for _, d := range ds {
-				line := fmt.Sprintf("delivery #%d %s %s%% -> %s via %s (attempt %d): %s", d.Alert.ID, d.Alert.Customer,
-					alerts.FormatPercent(d.Alert.Threshold), d.Alert.To, d.Alert.Channel, d.Alert.Attempts, d.Status)
+				var line string
+				switch {
+				case d.Status == store.AlertSkipped:
+					line = fmt.Sprintf("delivery #%d %s %s%% -> %s: skipped: %s", d.Alert.ID, d.Alert.Customer,
+						alerts.FormatPercent(d.Alert.Threshold), d.Alert.To, d.Alert.LastError)
+				case d.Halted:
+					halted = true
+					line = fmt.Sprintf("delivery #%d %s %s%% -> %s via %s: halted (stays pending, attempt not counted)", d.Alert.ID,
+						d.Alert.Customer, alerts.FormatPercent(d.Alert.Threshold), d.Alert.To, d.Alert.Channel)
+				default:
+					line = fmt.Sprintf("delivery #%d %s %s%% -> %s via %s (attempt %d): %s", d.Alert.ID, d.Alert.Customer,
+						alerts.FormatPercent(d.Alert.Threshold), d.Alert.To, d.Alert.Channel, d.Alert.Attempts, d.Status)
+				}
 				if d.ID != "" {
 					line += " id=" + d.ID
 				}
@@ -170,6 +188,11 @@ func (a *app) checkCmd() *cobra.Command {
 			}
 			if failed > 0 {
 				return fmt.Errorf("check: %d alert(s) failed for good; see `quotawatch alerts`", failed)
+			}
+			if halted {
+				// Nothing is lost, but nothing can be sent either: a script
+				// running check must not read this as success.
+				return errors.New("check: deliveries halted by an account-level error (token, permission or account); the alerts stay pending and go out once it is fixed")
 			}
 			return nil
 		},
