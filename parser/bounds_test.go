@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // assistantLine is a Clawdbot assistant call whose usage object is given
@@ -288,5 +289,16 @@ func TestTimeOutsideAnyBillingMonthIsABadLine(t *testing.T) {
 		t.Run("jsonl "+tt.name, func(t *testing.T) {
 			wantBad(t, j.Parse([]byte(`{"time":`+tt.time+`,"usage":{"prompt_tokens":1}}`)), tt.want...)
 		})
+	}
+}
+
+// A reason quotes the offending value, capped, and never cuts a character
+// in two (the log line stays valid UTF-8).
+func TestBadValueInReasonIsCappedAtACharacter(t *testing.T) {
+	j := NewJSONL(DefaultFields())
+	r := j.Parse([]byte(`{"cost":"x` + strings.Repeat("ب", 100) + `"}`))
+	wantBad(t, r, "field cost", "...", "not a number")
+	if len(r.Err.Error()) > 100 || !utf8.ValidString(r.Err.Error()) {
+		t.Errorf("reason %q: want capped, valid UTF-8", r.Err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
@@ -394,7 +395,11 @@ var (
 func rawValue(v *fastjson.Value) string {
 	s := v.String()
 	if len(s) > 40 {
-		s = s[:37] + "..."
+		n := 37
+		for n > 0 && !utf8.RuneStart(s[n]) { // never cut a character in two
+			n--
+		}
+		s = s[:n] + "..."
 	}
 	return s
 }
