@@ -350,13 +350,27 @@ func (m *Monitor) firstLineHash(path string) uint64 {
 	return hashBytes(line[:len(line)-1])
 }
 
+// MaxFutureSkew is how far ahead of this host's clock an event's own time
+// may be: modest skew between the writer's host and ours is billed as
+// written (the period is the line's own); a time further ahead is a bad line.
+const MaxFutureSkew = 24 * time.Hour
+
+// addEvent adds one parsed call to the batch, or counts it as a bad line
+// when its time is too far ahead of this host's clock.
 func (m *Monitor) addEvent(fs *fileState, sess *sessionState, key string, ev *parser.Event) {
+	now := m.now().UnixMilli()
+	ts := now
+	if ev.HasTime {
+		if ev.TimeMs-now > MaxFutureSkew.Milliseconds() {
+			const iso = "2006-01-02T15:04:05.000Z"
+			m.badLine(fs, errors.New("time "+time.UnixMilli(ev.TimeMs).UTC().Format(iso)+" is more than "+
+				strconv.Itoa(int(MaxFutureSkew.Hours()))+"h ahead of this host's clock ("+time.UnixMilli(now).UTC().Format(iso)+")"))
+			return
+		}
+		ts = ev.TimeMs
+	}
 	if !ev.Priced {
 		m.price(ev)
-	}
-	ts := ev.TimeMs
-	if ts == 0 {
-		ts = m.now().UnixMilli()
 	}
 	fs.cp.Events++
 	m.stats.events.Add(1)

@@ -83,3 +83,28 @@ func BenchmarkClawdbotSkipped(b *testing.B) {
 	}
 	benchLines(b, lines, false)
 }
+
+// BenchmarkJSONL parses generic request-log lines (default OpenAI-style
+// fields, numbers as JSON numbers and as strings), the generic decoded path.
+func BenchmarkJSONL(b *testing.B) {
+	lines := [][]byte{
+		[]byte(`{"id":"req-000001","time":"2026-11-03T10:00:00.123Z","customer":"omar-001","model":"gpt-4o-mini","provider":"openai","usage":{"prompt_tokens":1234,"completion_tokens":56},"cost":0.00123}`),
+		[]byte(`{"id":"req-000002","time":1793700000123,"customer":"layla","model":"gpt-4o","usage":{"prompt_tokens":"2048","completion_tokens":"128"},"cost":"0.0345"}`),
+		[]byte(`{"id":"req-000003","time":"2026-11-03T10:00:02Z","customer":"omar-001","model":"gpt-4o-mini","usage":{"prompt_tokens":10,"completion_tokens":2},"cost":null}`),
+	}
+	var n int64
+	for _, l := range lines {
+		n += int64(len(l)) + 1
+	}
+	p := parser.NewJSONL(parser.DefaultFields())
+	b.SetBytes(n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		for _, l := range lines {
+			if p.Parse(l).Kind != parser.KindUsage {
+				b.Fatal("not usage")
+			}
+		}
+	}
+}

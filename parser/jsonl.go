@@ -1,9 +1,7 @@
 package parser
 
 import (
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -102,21 +100,22 @@ func (j *JSONL) Parse(line []byte) Result {
 		if x == nil {
 			continue
 		}
-		n, err := number(x)
-		if err != nil || n < 0 {
-			return bad(fmt.Errorf("field %s: not a non-negative number", strings.Join(j.paths[f.i], ".")))
+		n, err := tokenCount(x)
+		if err != nil {
+			return bad(fmt.Errorf("field %s: %w", strings.Join(j.paths[f.i], "."), err))
 		}
 		found = true
 		if f.dst != nil {
-			*f.dst = int64(n)
+			*f.dst = n
 		} else if ev.Input == 0 && ev.Output == 0 && ev.CacheRead == 0 && ev.CacheWrite == 0 {
-			ev.Input = int64(n)
+			ev.Input = n
 		}
 	}
+	// A null cost is unpriced (get treats null as absent).
 	if x := get(fCost); x != nil {
-		n, err := number(x)
-		if err != nil || n < 0 {
-			return bad(fmt.Errorf("field %s: not a non-negative number", strings.Join(j.paths[fCost], ".")))
+		n, err := costUSD(x)
+		if err != nil {
+			return bad(fmt.Errorf("field %s: %w", strings.Join(j.paths[fCost], "."), err))
 		}
 		ev.CostUSD, ev.Priced, found = n, true, true
 	}
@@ -144,23 +143,9 @@ func (j *JSONL) Parse(line []byte) Result {
 		if err != nil {
 			return bad(fmt.Errorf("field %s: %w", strings.Join(j.paths[fTime], "."), err))
 		}
-		ev.TimeMs = ms
+		ev.TimeMs, ev.HasTime = ms, true
 	}
 	return Result{Kind: KindUsage, Event: ev}
-}
-
-func number(x *fastjson.Value) (float64, error) {
-	switch x.Type() {
-	case fastjson.TypeNumber:
-		f := x.GetFloat64()
-		if f != f {
-			return 0, errors.New("NaN")
-		}
-		return f, nil
-	case fastjson.TypeString:
-		return strconv.ParseFloat(string(x.GetStringBytes()), 64)
-	}
-	return 0, errors.New("not a number")
 }
 
 func scalarString(x *fastjson.Value) string {
@@ -176,19 +161,25 @@ func scalarString(x *fastjson.Value) string {
 	return ""
 }
 
+// timeValue reads an RFC 3339 time or an epoch number (seconds, or ms past
+// 1e11), as a JSON number or a numeric string, within [MinTimeMs, MaxTimeMs].
 func timeValue(x *fastjson.Value) (int64, error) {
 	switch x.Type() {
 	case fastjson.TypeNumber:
-		return epochToMs(x.GetFloat64()), nil
+		return epochOf(x)
 	case fastjson.TypeString:
-		s := string(x.GetStringBytes())
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			return t.UnixMilli(), nil
+		b := x.GetStringBytes()
+		if t, err := time.Parse(time.RFC3339Nano, string(b)); err == nil {
+			ms := t.UnixMilli()
+			if ms < MinTimeMs || ms > MaxTimeMs {
+				return 0, fmt.Errorf("%s %w", rawValue(x), errTimeRange)
+			}
+			return ms, nil
 		}
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return epochToMs(f), nil
+		if _, ok := decimal(b); ok {
+			return epochOf(x)
 		}
-		return 0, fmt.Errorf("time %q: not RFC 3339 or epoch", s)
+		return 0, fmt.Errorf("%s is not RFC 3339 or an epoch number", rawValue(x))
 	}
-	return 0, errors.New("time: not a string or number")
+	return 0, fmt.Errorf("%s is not a time (RFC 3339 string or epoch number)", rawValue(x))
 }

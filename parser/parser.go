@@ -8,8 +8,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
@@ -64,8 +67,12 @@ type Event struct {
 	// EntryID identifies the call within its session (Clawdbot entry id, or
 	// the configured id field of a generic log). Empty when the log has none.
 	EntryID string
-	// TimeMs is the event's own time in Unix milliseconds (0 when unknown).
-	TimeMs     int64
+	// TimeMs is the event's own time in Unix milliseconds, within
+	// [MinTimeMs, MaxTimeMs]; meaningful only when HasTime is true.
+	TimeMs int64
+	// HasTime says the line carried a valid time (epoch 0 is a time); when
+	// false the reader supplies its own clock.
+	HasTime    bool
 	Provider   string
 	Model      string
 	Input      int64
@@ -253,24 +260,25 @@ func (c *Clawdbot) assistant(entry, msg *fastjson.Value) Result {
 	if cost := usage.Get("cost"); cost != nil {
 		switch cost.Type() {
 		case fastjson.TypeObject:
-			if tot := cost.Get("total"); tot != nil {
-				f, err := tot.Float64()
-				if err != nil {
+			// A null total is JavaScript's NaN (JSON.stringify writes NaN as
+			// null): unpriced, like a null cost.
+			if tot := cost.Get("total"); tot != nil && tot.Type() != fastjson.TypeNull {
+				if ev.CostUSD, err = costUSD(tot); err != nil {
 					return bad(fmt.Errorf("usage.cost.total: %w", err))
 				}
-				ev.CostUSD, ev.Priced = f, true
+				ev.Priced = true
 			}
-		case fastjson.TypeNumber:
-			ev.CostUSD, ev.Priced = cost.GetFloat64(), true
 		case fastjson.TypeNull:
 		default:
-			return bad(errors.New("usage.cost: not an object or number"))
+			if ev.CostUSD, err = costUSD(cost); err != nil {
+				return bad(fmt.Errorf("usage.cost: %w", err))
+			}
+			ev.Priced = true
 		}
 	}
-	if ev.Priced && (ev.CostUSD < 0 || ev.CostUSD != ev.CostUSD) {
-		return bad(errors.New("usage.cost: negative or NaN"))
+	if ev.TimeMs, ev.HasTime, err = entryTime(entry, msg); err != nil {
+		return bad(err)
 	}
-	ev.TimeMs = entryTime(entry, msg)
 	return Result{Kind: KindUsage, Event: ev}
 }
 
@@ -324,28 +332,192 @@ func isoMillis(b []byte) (ms int64, ok bool) {
 
 // entryTime prefers the entry's ISO time (when the line was appended), as
 // Clawdbot's own cost summary does, and falls back to the message's epoch ms.
-func entryTime(entry, msg *fastjson.Value) int64 {
-	if ts := entry.GetStringBytes("timestamp"); ts != nil {
-		if ms, ok := isoMillis(ts); ok {
-			return ms
+// An ISO time that parses but lies outside [MinTimeMs, MaxTimeMs] is an
+// error, not a reason to fall back: the line said when it was written.
+func entryTime(entry, msg *fastjson.Value) (ms int64, ok bool, err error) {
+	if v := entry.Get("timestamp"); v != nil && v.Type() == fastjson.TypeString {
+		ts := v.GetStringBytes()
+		ms, ok = isoMillis(ts)
+		if !ok {
+			if t, perr := time.Parse(time.RFC3339Nano, string(ts)); perr == nil {
+				ms, ok = t.UnixMilli(), true
+			}
 		}
-		if t, err := time.Parse(time.RFC3339Nano, string(ts)); err == nil {
-			return t.UnixMilli()
+		if ok {
+			if ms < MinTimeMs || ms > MaxTimeMs {
+				return 0, false, fmt.Errorf("timestamp: %s %w", rawValue(v), errTimeRange)
+			}
+			return ms, true, nil
 		}
 	}
-	if ms := msg.Get("timestamp"); ms != nil && ms.Type() == fastjson.TypeNumber {
-		return epochToMs(ms.GetFloat64())
+	if v := msg.Get("timestamp"); v != nil && v.Type() == fastjson.TypeNumber {
+		if ms, err = epochOf(v); err != nil {
+			return 0, false, fmt.Errorf("message.timestamp: %w", err)
+		}
+		return ms, true, nil
 	}
-	return 0
+	return 0, false, nil
 }
 
-// epochToMs accepts seconds or milliseconds; anything past 1e11 is taken as
-// milliseconds (1e11 s is the year 5138).
-func epochToMs(f float64) int64 {
-	if f > 1e11 {
-		return int64(f)
+// The bounds every number of a usage line must keep. A value outside them
+// makes the line a bad line, never a clamped one: a clamp would bill a
+// number nobody wrote.
+const (
+	// MaxTokens bounds each token count of one call. The largest real
+	// context windows are ~1e7 tokens, and at this bound no monthly int64
+	// sum can overflow.
+	MaxTokens = 1_000_000_000
+	// MaxCostUSD bounds the cost of one call in USD.
+	MaxCostUSD = 100_000
+	// MinTimeMs is the earliest event time accepted, 1970-01-01T00:00:00.000Z.
+	MinTimeMs int64 = 0
+	// MaxTimeMs is the latest event time accepted, 9999-12-31T23:59:59.999Z:
+	// the last millisecond of the last period with a four-digit year.
+	MaxTimeMs int64 = 253402300799999
+	// epochMsFrom is where an epoch number stops being seconds and starts
+	// being milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
+	epochMsFrom = 1e11
+)
+
+var (
+	errNaN       = errors.New("is NaN (not a number)")
+	errInfinite  = errors.New("is infinite")
+	errNegative  = errors.New("is negative")
+	errFraction  = errors.New("is not a whole number (a fraction means a mis-mapped field)")
+	errTokens    = errors.New("is above the bound of 1e9 tokens per call (parser.MaxTokens)")
+	errCost      = errors.New("is above the bound of 100000 USD per call (parser.MaxCostUSD)")
+	errNotNumber = errors.New("is not a number")
+	errTimeRange = errors.New("is outside 1970-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z")
+)
+
+// rawValue is the value as written, for error messages (capped: a string
+// field can be megabytes).
+func rawValue(v *fastjson.Value) string {
+	s := v.String()
+	if len(s) > 40 {
+		n := 37
+		for n > 0 && !utf8.RuneStart(s[n]) { // never cut a character in two
+			n--
+		}
+		s = s[:n] + "..."
 	}
-	return int64(f * 1000)
+	return s
+}
+
+// decimal reads a numeric string written as a JSON number would be. Go's
+// ParseFloat alone also takes "NaN", "inf", "Infinity", hex and
+// underscores, none of which a log means as a count.
+func decimal(s []byte) (float64, bool) {
+	digits := false
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			digits = true
+		case c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-':
+		default:
+			return 0, false
+		}
+	}
+	if !digits {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(s), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, false
+	}
+	return f, true // ±Inf on overflow: finiteOf names it
+}
+
+// finiteOf reads a JSON number or numeric string and requires it finite.
+// fastjson yields +Inf for 1e309 and NaN for a bare NaN, without error.
+func finiteOf(v *fastjson.Value) (float64, error) {
+	var f float64
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		var err error
+		if f, err = v.Float64(); err != nil { // "+1" and the like: GetFloat64 would read 0
+			return 0, fmt.Errorf("%s %w", rawValue(v), errNotNumber)
+		}
+	case fastjson.TypeString:
+		var ok bool
+		if f, ok = decimal(v.GetStringBytes()); !ok {
+			return 0, fmt.Errorf("%s %w", rawValue(v), errNotNumber)
+		}
+	default:
+		return 0, fmt.Errorf("%s %w", rawValue(v), errNotNumber)
+	}
+	switch {
+	case f != f:
+		return 0, fmt.Errorf("%s %w", rawValue(v), errNaN)
+	case math.IsInf(f, 0):
+		return 0, fmt.Errorf("%s %w", rawValue(v), errInfinite)
+	}
+	return f, nil
+}
+
+// tokenCount reads one token count: whole, 0 <= n <= MaxTokens.
+func tokenCount(v *fastjson.Value) (int64, error) {
+	f, err := finiteOf(v)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case f < 0:
+		return 0, fmt.Errorf("%s %w", rawValue(v), errNegative)
+	case f > MaxTokens:
+		return 0, fmt.Errorf("%s %w", rawValue(v), errTokens)
+	case f != math.Trunc(f):
+		return 0, fmt.Errorf("%s %w", rawValue(v), errFraction)
+	}
+	return int64(f), nil
+}
+
+// costUSD reads the cost of one call: 0 <= cost <= MaxCostUSD.
+func costUSD(v *fastjson.Value) (float64, error) {
+	f, err := finiteOf(v)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case f < 0:
+		return 0, fmt.Errorf("%s %w", rawValue(v), errNegative)
+	case f > MaxCostUSD:
+		return 0, fmt.Errorf("%s %w", rawValue(v), errCost)
+	}
+	return f + 0, nil // -0 becomes 0, so no total ever prints as -0
+}
+
+// epochOf reads an epoch time (a JSON number or numeric string).
+func epochOf(v *fastjson.Value) (int64, error) {
+	f, err := finiteOf(v)
+	if err != nil {
+		return 0, err
+	}
+	ms, err := epochMs(f)
+	if err != nil {
+		return 0, fmt.Errorf("%s %w", rawValue(v), err)
+	}
+	return ms, nil
+}
+
+// epochMs converts epoch seconds or milliseconds (past epochMsFrom) to
+// milliseconds. The range is checked on the float, before the conversion:
+// int64(1e20) is undefined and came out as the year -292275055.
+func epochMs(f float64) (int64, error) {
+	switch {
+	case f != f:
+		return 0, errNaN
+	case math.IsInf(f, 0):
+		return 0, errInfinite
+	case f < 0:
+		return 0, errTimeRange
+	case f > epochMsFrom:
+		if f >= float64(MaxTimeMs+1) {
+			return 0, errTimeRange
+		}
+		return int64(f), nil
+	}
+	return int64(f * 1000), nil // at most 1e14 ms, the year 5138
 }
 
 func str(v *fastjson.Value, key string) string {
@@ -357,21 +529,19 @@ func str(v *fastjson.Value, key string) string {
 }
 
 // firstInt reads the first of the keys present. A present key of the wrong
-// type is an error: silently reading 0 would undercount an invoice.
+// type or out of bounds is an error: silently reading 0 would undercount an
+// invoice, and a clamp would bill a number nobody wrote.
 func firstInt(v *fastjson.Value, keys ...string) (int64, error) {
 	for _, k := range keys {
 		f := v.Get(k)
 		if f == nil || f.Type() == fastjson.TypeNull {
 			continue
 		}
-		if f.Type() != fastjson.TypeNumber {
-			return 0, fmt.Errorf("usage.%s: not a number", k)
+		n, err := tokenCount(f)
+		if err != nil {
+			return 0, fmt.Errorf("usage.%s: %w", k, err)
 		}
-		x := f.GetFloat64()
-		if x < 0 || x != x || x > 1e15 {
-			return 0, fmt.Errorf("usage.%s: out of range", k)
-		}
-		return int64(x), nil
+		return n, nil
 	}
 	return 0, nil
 }

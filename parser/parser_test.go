@@ -3,6 +3,7 @@ package parser
 import (
 	"bufio"
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,44 +223,90 @@ func seedCorpus(f *testing.F) {
 	f.Add([]byte("\x00{}"))
 }
 
+// checkResult asserts what every parse result must satisfy, whatever the
+// input: a bad line says why; only a usage result carries an event; and a
+// usage event's numbers are finite and within bounds, its time within
+// [MinTimeMs, MaxTimeMs] when it has one.
+func checkResult(t *testing.T, line []byte, r Result) {
+	t.Helper()
+	if r.Kind == KindBad && r.Err == nil {
+		t.Fatalf("bad without error: %q", line)
+	}
+	if r.Kind != KindUsage {
+		if r.Event != (Event{}) {
+			t.Fatalf("%v result carries an event %+v: %q", r.Kind, r.Event, line)
+		}
+		return
+	}
+	e := r.Event
+	for _, n := range []int64{e.Input, e.Output, e.CacheRead, e.CacheWrite} {
+		if n < 0 || n > MaxTokens {
+			t.Fatalf("token count %d outside [0, MaxTokens] in %+v: %q", n, e, line)
+		}
+	}
+	if e.Priced {
+		if math.IsNaN(e.CostUSD) || math.IsInf(e.CostUSD, 0) || e.CostUSD < 0 || e.CostUSD > MaxCostUSD || math.Signbit(e.CostUSD) {
+			t.Fatalf("cost %v outside [0, MaxCostUSD] in %+v: %q", e.CostUSD, e, line)
+		}
+	} else if e.CostUSD != 0 {
+		t.Fatalf("unpriced event with a cost %+v: %q", e, line)
+	}
+	if e.HasTime {
+		if e.TimeMs < MinTimeMs || e.TimeMs > MaxTimeMs {
+			t.Fatalf("time %d outside [MinTimeMs, MaxTimeMs] in %+v: %q", e.TimeMs, e, line)
+		}
+	} else if e.TimeMs != 0 {
+		t.Fatalf("time %d without HasTime: %q", e.TimeMs, line)
+	}
+}
+
+// boundSeeds are lines at and past every bound, for both fuzz targets.
+var boundSeeds = []string{
+	`{"type":"message","id":"a","timestamp":"9999-12-31T23:59:59.999Z","message":{"role":"assistant","provider":"p","model":"m","usage":{"input":1000000000,"output":"7","cost":{"total":100000}}}}`,
+	`{"type":"message","id":"a","timestamp":"1970-01-01T00:00:00.000Z","message":{"role":"assistant","provider":"p","model":"m","usage":{"input":1e309,"cost":{"total":null}}}}`,
+	`{"type":"message","id":"a","message":{"role":"assistant","provider":"p","model":"m","usage":{"input":1.5,"cost":{"total":NaN}},"timestamp":1e20}}`,
+	`{"type":"message","id":"a","message":{"role":"assistant","provider":"p","model":"m","usage":{"input":1,"cost":{"total":1e309}},"timestamp":1e20}}`,
+	`{"type":"message","id":"a","message":{"role":"assistant","provider":"p","model":"m","usage":{"input":1,"cost":1e300},"timestamp":-1e20}}`,
+	`{"type":"message","id":"a","message":{"role":"assistant","provider":"p","model":"m","usage":{"totalTokens":"inf","cost":-1e309},"timestamp":-1e20}}`,
+	`{"type":"message","id":"a","message":{"role":"assistant","provider":"p","model":"m","usage":{"input":+1,"cost":"Infinity"},"timestamp":0}}`,
+	`{"id":"1","time":"9999-12-31T23:59:59.999Z","usage":{"prompt_tokens":"NaN"},"cost":"NaN"}`,
+	`{"id":"1","time":1e20,"usage":{"prompt_tokens":"inf","completion_tokens":1e300},"cost":"1e309"}`,
+	`{"id":"1","time":"0","usage":{"prompt_tokens":"1e9"},"cost":"-0","tokens":2.5}`,
+	`{"id":"1","time":-1e20,"tokens":"Infinity","cost":null,"session":"s","error":NaN}`,
+}
+
 // FuzzClawdbot: no input may panic, and every result must be coherent.
 func FuzzClawdbot(f *testing.F) {
 	seedCorpus(f)
+	for _, s := range boundSeeds {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		for _, env := range []bool{false, true} {
 			p := Clawdbot{WantEnvelope: env}
 			r := p.Parse(line)
-			switch r.Kind {
-			case KindBad:
-				if r.Err == nil {
-					t.Fatal("bad without error")
-				}
-			case KindUsage:
-				e := r.Event
-				if e.Input < 0 || e.Output < 0 || e.CacheRead < 0 || e.CacheWrite < 0 || (e.Priced && (e.CostUSD < 0 || e.CostUSD != e.CostUSD)) {
-					t.Fatalf("incoherent event %+v", e)
-				}
-			case KindHeader:
-				if r.SessionID == "" {
-					t.Fatal("header without session id")
-				}
+			checkResult(t, line, r)
+			if r.Kind == KindHeader && r.SessionID == "" {
+				t.Fatal("header without session id")
 			}
 		}
 	})
 }
 
-// FuzzJSONL: the generic parser never panics and never yields negative counts.
+// FuzzJSONL: the generic parser never panics, and every result is coherent,
+// with the default paths and with every field mapped.
 func FuzzJSONL(f *testing.F) {
 	f.Add([]byte(`{"id":"1","time":"2026-11-03T10:00:00Z","customer":"c","usage":{"prompt_tokens":3,"completion_tokens":4},"cost":0.1}`))
 	f.Add([]byte(`{"usage":{"prompt_tokens":"x"}}`))
+	for _, s := range boundSeeds {
+		f.Add([]byte(s))
+	}
+	all := Fields{ID: "id", Time: "time", Customer: "customer", Session: "session", Provider: "provider", Model: "model",
+		Input: "usage.prompt_tokens", Output: "usage.completion_tokens", CacheRead: "usage.cache_read",
+		CacheWrite: "usage.cache_write", Tokens: "tokens", Cost: "cost", Error: "error"}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		p := NewJSONL(DefaultFields())
-		r := p.Parse(line)
-		if r.Kind == KindUsage && (r.Event.Input < 0 || r.Event.Output < 0 || r.Event.CostUSD < 0) {
-			t.Fatalf("incoherent event %+v", r.Event)
-		}
-		if r.Kind == KindBad && r.Err == nil {
-			t.Fatal("bad without error")
+		for _, fields := range []Fields{DefaultFields(), all} {
+			checkResult(t, line, NewJSONL(fields).Parse(line))
 		}
 	})
 }
