@@ -124,7 +124,13 @@ func (a *app) checkCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := a.openStore(cmd.Context(), c)
+			// --dry-run only reads: it must not create, migrate or
+			// re-attribute the database any more than `usage` does.
+			open := a.openStore
+			if dryRun {
+				open = a.openReader
+			}
+			st, err := open(cmd.Context(), c)
 			if err != nil {
 				return err
 			}

@@ -102,7 +102,7 @@ func TestE2EReadCommandsNeverWrite(t *testing.T) {
 	db := filepath.Join(dbDir, "q.db")
 
 	// No database: one line naming the path, exit 1, nothing created.
-	for _, args := range [][]string{{"usage"}, {"usage", "--format", "json"}, {"alerts"}, {"db", "backup", filepath.Join(dir, "b.db")}} {
+	for _, args := range [][]string{{"usage"}, {"usage", "--format", "json"}, {"alerts"}, {"check", "--dry-run"}, {"db", "backup", filepath.Join(dir, "b.db")}} {
 		r := e2eExec(t, append([]string{"--config", cfg, "--db", db}, args...)...)
 		want := "quotawatch: no database at " + db + ": run `quotawatch backfill` or `quotawatch run` first\n"
 		if r.Code != 1 || r.Stderr != want || r.Stdout != "" {
@@ -130,7 +130,7 @@ func TestE2EReadCommandsNeverWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []string{other, cfg} {
-		for _, args := range [][]string{{"usage", "--month", e2eMonth}, {"usage", "--format", "json", "--month", e2eMonth}, {"usage", "--format", "csv", "--month", e2eMonth}, {"alerts", "--all"}} {
+		for _, args := range [][]string{{"usage", "--month", e2eMonth}, {"usage", "--format", "json", "--month", e2eMonth}, {"usage", "--format", "csv", "--month", e2eMonth}, {"alerts", "--all"}, {"check", "--dry-run"}} {
 			r := e2eExec(t, append([]string{"--config", c, "--db", db}, args...)...)
 			if r.Code != 0 {
 				t.Fatalf("%v with %s: exit %d\n%s", args, c, r.Code, r.Stderr)
