@@ -289,12 +289,12 @@ func (m *Monitor) clawdbotLine(fs *fileState, p *parser.Clawdbot, sess *sessionS
 			sess = m.sess.get(fs.cp.Agent, fs.cp.SessionID, m.now().UnixMilli())
 		}
 		ev := &res.Event
-		// One concatenation, one allocation (the key is built per event).
+		// One allocation per key (keys.go): it is built for every event.
 		var key string
 		if ev.EntryID != "" {
-			key = "cb/" + fs.cp.Agent + "/" + fs.cp.SessionID + "/" + ev.EntryID
+			key = clawdbotKey(fs.cp.Agent, fs.cp.SessionID, ev.EntryID)
 		} else {
-			key = "cb/" + fs.cp.Agent + "/" + fs.cp.SessionID + "/@" + strconv.FormatInt(start, 10)
+			key = clawdbotOffsetKey(fs.cp.Agent, fs.cp.SessionID, start)
 		}
 		m.addEvent(fs, sess, key, ev)
 	}
@@ -323,15 +323,15 @@ func (m *Monitor) jsonlLine(fs *fileState, src *Source, p *parser.JSONL, line []
 	if ev.Customer != "" && m.sess.learn(sess, originLog, sess.Key, sess.Channel, ev.Customer, ev.Customer) {
 		m.batch.Moves = append(m.batch.Moves, store.Move{Agent: sess.Agent, SessionID: sess.SessionID, Customer: sess.Customer})
 	}
-	key := "jl/" + src.Name + "/"
+	var key string
 	if ev.EntryID != "" {
-		key += "id:" + ev.EntryID
+		key = jsonlKey(src.Name, ev.EntryID)
 	} else {
 		if fs.firstLine == 0 {
 			// Resumed mid-file after a restart: recover the first line's hash.
 			fs.firstLine = m.firstLineHash(fs.cp.Path)
 		}
-		key += strconv.FormatUint(fs.firstLine, 16) + "@" + strconv.FormatInt(start, 10)
+		key = jsonlOffsetKey(src.Name, fs.firstLine, start)
 	}
 	m.addEvent(fs, sess, key, ev)
 }
