@@ -7,8 +7,10 @@ import (
 
 // keyParts is every string of up to two characters over the characters
 // that matter to the key syntax (plus one that does not), and "".
-func keyParts() []string {
-	alphabet := []string{"a", "/", "%", "@", "2", "F", ":"}
+func keyParts(alphabet ...string) []string {
+	if len(alphabet) == 0 {
+		alphabet = []string{"a", "/", "%", "@", "2", "F", ":"}
+	}
 	out := []string{""}
 	for _, x := range alphabet {
 		out = append(out, x)
