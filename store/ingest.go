@@ -171,8 +171,9 @@ const upsertRollup = `INSERT INTO rollup (customer, period, requests, failed, in
 
 // Commit writes a batch in one transaction. periodOf is used only for Moves.
 //
-// An event whose numbers cannot be billed (a cost that is NaN, infinite or
-// negative, a negative token count) is left out before SQLite sees it, and
+// An event whose numbers cannot be billed (a cost that is NaN, infinite,
+// negative or absurdly large, a token count that is negative or absurdly
+// large) is left out before SQLite sees it, and
 // so is any event SQLite itself refuses for what it holds (a constraint, a
 // type mismatch, a value too big): they are listed in CommitResult.Rejected
 // with the reason and the rest of the batch (events, checkpoints, sessions,
@@ -222,24 +223,41 @@ func screen(events []Event) ([]Event, []Rejected) {
 	return kept, rejected
 }
 
+// The largest numbers one event may carry: far beyond any real call (a
+// million-token context costs dollars, not millions), yet low enough that
+// no month's totals of them can reach ±Inf or overflow int64 in practice.
+// They are a backstop behind the parsers' own, stricter, bounds.
+const (
+	maxTokens  = 1e15
+	maxCostUSD = 1e12
+)
+
 // badNumbers says what is wrong with an event's numbers, or "". A NaN cost
 // is stored as NULL and then makes the month's total NaN, which the NOT
-// NULL rollup refuses; an infinite one makes usage unprintable as JSON and
-// a later move Inf - Inf = NaN; negative ones are no usage at all.
+// NULL rollup refuses; an infinite one (or a sum of huge ones) makes usage
+// unprintable as JSON and a later move Inf - Inf = NaN; negative ones are
+// no usage at all.
 func badNumbers(e *Event) string {
-	switch {
-	case e.Priced && (math.IsNaN(e.CostUSD) || math.IsInf(e.CostUSD, 0)):
-		return "cost " + strconv.FormatFloat(e.CostUSD, 'g', -1, 64) + " is not a finite number"
-	case e.Priced && e.CostUSD < 0:
-		return "cost " + strconv.FormatFloat(e.CostUSD, 'g', -1, 64) + " is negative"
-	case e.Input < 0:
-		return "input tokens " + strconv.FormatInt(e.Input, 10) + " is negative"
-	case e.Output < 0:
-		return "output tokens " + strconv.FormatInt(e.Output, 10) + " is negative"
-	case e.CacheRead < 0:
-		return "cache read tokens " + strconv.FormatInt(e.CacheRead, 10) + " is negative"
-	case e.CacheWrite < 0:
-		return "cache write tokens " + strconv.FormatInt(e.CacheWrite, 10) + " is negative"
+	if e.Priced {
+		switch c := e.CostUSD; {
+		case math.IsNaN(c) || math.IsInf(c, 0):
+			return "cost " + strconv.FormatFloat(c, 'g', -1, 64) + " is not a finite number"
+		case c < 0:
+			return "cost " + strconv.FormatFloat(c, 'g', -1, 64) + " is negative"
+		case c > maxCostUSD:
+			return "cost " + strconv.FormatFloat(c, 'g', -1, 64) + " is above the store's bound of 1e12 USD"
+		}
+	}
+	for _, n := range [...]struct {
+		what string
+		v    int64
+	}{{"input", e.Input}, {"output", e.Output}, {"cache read", e.CacheRead}, {"cache write", e.CacheWrite}} {
+		switch {
+		case n.v < 0:
+			return n.what + " tokens " + strconv.FormatInt(n.v, 10) + " is negative"
+		case n.v > maxTokens:
+			return n.what + " tokens " + strconv.FormatInt(n.v, 10) + " is above the store's bound of 1e15"
+		}
 	}
 	return ""
 }

@@ -91,7 +91,8 @@ func TestMigrationRewritesOldKeysUnambiguously(t *testing.T) {
 }
 
 // TestMigrationMovesOutNumbersNoBillCanHold: events an earlier version
-// stored with a cost of +Inf, a negative cost or a negative token count
+// stored with a cost of +Inf, a negative or huge cost, or a negative or
+// huge token count
 // (which made usage unprintable and a later move of the session wedge
 // ingest) are moved to events_refused with the reason, and their months'
 // totals are rebuilt from the events that remain; other months are left
@@ -111,6 +112,8 @@ func TestMigrationMovesOutNumbersNoBillCanHold(t *testing.T) {
 	ins("cb/main/s/inf", "acme", "2026-11", 30, math.Inf(1))
 	ins("cb/main/s/neg", "acme", "2026-11", math.MinInt64, 0.5)
 	ins("cb/main/s/negcost", "acme", "2026-11", 40, -1.0)
+	ins("cb/main/s/hugecost", "acme", "2026-11", 40, 1e308)
+	ins("cb/main/s/hugeinput", "acme", "2026-11", 2e15, 0.5)
 	ins("cb/main/s/other", "bob", "2026-10", 7, 0.25)
 	if _, err := db.Exec(`INSERT INTO rollup (customer, period, requests, failed, input, output, cache_read, cache_write, cost, unpriced)
 		SELECT customer, period, SUM(failed = 0), SUM(failed), SUM(input), SUM(output), SUM(cache_read), SUM(cache_write),
@@ -149,9 +152,11 @@ func TestMigrationMovesOutNumbersNoBillCanHold(t *testing.T) {
 	}
 	rs.Close()
 	want := map[string]string{
-		"cb/main/s/inf":     "migration 0003: cost is not a finite number",
-		"cb/main/s/neg":     "migration 0003: a token count is negative",
-		"cb/main/s/negcost": "migration 0003: cost is negative",
+		"cb/main/s/inf":       "migration 0003: cost is not a finite number",
+		"cb/main/s/neg":       "migration 0003: a token count is negative",
+		"cb/main/s/negcost":   "migration 0003: cost is negative",
+		"cb/main/s/hugecost":  "migration 0003: cost is above 1e12 USD",
+		"cb/main/s/hugeinput": "migration 0003: a token count is above 1e15",
 	}
 	if len(got) != len(want) {
 		t.Errorf("events_refused %v, want %v", got, want)

@@ -81,7 +81,7 @@ func storeOldSession(t *testing.T, s *Store) {
 	}
 }
 
-func TestNonFiniteOrNegativeNumbersAreRejectedAndTheRestCommitted(t *testing.T) {
+func TestNumbersNoBillCanHoldAreRejectedAndTheRestCommitted(t *testing.T) {
 	s, _ := openTemp(t)
 	storeOldSession(t, s)
 	b := refuseBatch(20)
@@ -96,6 +96,8 @@ func TestNonFiniteOrNegativeNumbersAreRejectedAndTheRestCommitted(t *testing.T) 
 		func(e *Event) { e.Output = -1 },
 		func(e *Event) { e.CacheRead = -1 },
 		func(e *Event) { e.CacheWrite = -1 },
+		func(e *Event) { e.CostUSD = 1e308 }, // two of them make +Inf
+		func(e *Event) { e.Input = 1e16 },
 	} {
 		e := refuseEvent(100 + i)
 		mod(&e)

@@ -62,8 +62,9 @@ DROP TABLE rekey;
 -- moved out of the events table into events_refused, and the totals of
 -- their months are rebuilt without them: such a cost made the month's
 -- usage unprintable and a later move of the session Inf - Inf = NaN, which
--- stopped all ingest. They are bad lines by today's rules; the rows are
--- kept here, not lost.
+-- stopped all ingest. The bounds are store.Commit's (store/ingest.go):
+-- cost 0..1e12 USD, each token count 0..1e15. They are bad lines by
+-- today's rules; the rows are kept here, not lost.
 CREATE TABLE events_refused (
     id          INTEGER PRIMARY KEY,
     key         TEXT    NOT NULL,
@@ -89,11 +90,15 @@ SELECT id, key, agent, session_id, ts, period, customer, provider, model, input,
     CASE
         WHEN cost > 1.7976931348623157e308 OR cost < -1.7976931348623157e308 THEN 'migration 0003: cost is not a finite number'
         WHEN cost < 0 THEN 'migration 0003: cost is negative'
-        ELSE 'migration 0003: a token count is negative'
+        WHEN cost > 1e12 THEN 'migration 0003: cost is above 1e12 USD'
+        WHEN min(input, output, cache_read, cache_write) < 0 THEN 'migration 0003: a token count is negative'
+        ELSE 'migration 0003: a token count is above 1e15'
     END,
     CAST(unixepoch('subsec') * 1000 AS INTEGER)
 FROM events
-WHERE cost < 0 OR cost > 1.7976931348623157e308 OR input < 0 OR output < 0 OR cache_read < 0 OR cache_write < 0;
+WHERE cost < 0 OR cost > 1e12
+   OR min(input, output, cache_read, cache_write) < 0
+   OR max(input, output, cache_read, cache_write) > 1000000000000000;
 
 DELETE FROM events WHERE id IN (SELECT id FROM events_refused);
 
