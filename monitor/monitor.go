@@ -112,6 +112,7 @@ type Monitor struct {
 	batches  chan job
 	wg       sync.WaitGroup
 	writeErr atomic.Value
+	refused  int64 // events the store rejected so far (writer goroutine only)
 }
 
 // New creates a monitor over an open store.
@@ -209,6 +210,7 @@ func (m *Monitor) commit(b *store.Batch) {
 		if err == nil {
 			m.stats.inserted.Add(int64(res.Inserted))
 			m.stats.dups.Add(int64(res.Duplicates))
+			m.rejected(res.Rejected)
 			if m.OnCommit != nil && len(res.Touched) > 0 {
 				m.OnCommit(res)
 			}
@@ -222,6 +224,19 @@ func (m *Monitor) commit(b *store.Batch) {
 		time.Sleep(delay)
 		if delay < 5*time.Second {
 			delay *= 2
+		}
+	}
+}
+
+// rejected counts and logs the events the store left out of a batch: bad
+// lines found only at the database, rate-limited like the parser's (the
+// first few, then every thousandth). Only the writer goroutine calls it.
+func (m *Monitor) rejected(rs []store.Rejected) {
+	for _, r := range rs {
+		m.stats.bad.Add(1)
+		m.refused++
+		if m.refused <= 5 || m.refused%1000 == 0 {
+			m.log.Warn("event refused by the store; counted as a bad line", "key", r.Key, "refused", m.refused, "err", r.Reason)
 		}
 	}
 }

@@ -6,8 +6,13 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Event is one provider call ready to be stored.
@@ -100,6 +105,15 @@ type CommitResult struct {
 	Duplicates int
 	// Touched lists the (customer, period) pairs whose totals changed.
 	Touched []CustomerPeriod
+	// Rejected lists the events left out of the batch, each a bad line to
+	// count and report.
+	Rejected []Rejected
+}
+
+// Rejected is an event Commit left out, and why.
+type Rejected struct {
+	Key    string
+	Reason string
 }
 
 // CustomerPeriod names one rollup row.
@@ -156,11 +170,157 @@ const upsertRollup = `INSERT INTO rollup (customer, period, requests, failed, in
  cache_write=cache_write+excluded.cache_write, cost=cost+excluded.cost, unpriced=unpriced+excluded.unpriced`
 
 // Commit writes a batch in one transaction. periodOf is used only for Moves.
+//
+// An event whose numbers cannot be billed (a cost that is NaN, infinite,
+// negative or absurdly large, a token count that is negative or absurdly
+// large) is left out before SQLite sees it, and
+// so is any event SQLite itself refuses for what it holds (a constraint, a
+// type mismatch, a value too big): they are listed in CommitResult.Rejected
+// with the reason and the rest of the batch (events, checkpoints, sessions,
+// moves) is committed. One bad event must never make the whole batch, and
+// with it every later one, fail for good. Any other failure (busy, locked,
+// disk full, I/O) fails the batch and is worth retrying as a whole.
 func (s *Store) Commit(ctx context.Context, b *Batch, periodOf PeriodFunc) (CommitResult, error) {
-	var res CommitResult
 	if b.Empty() {
-		return res, nil
+		return CommitResult{}, nil
 	}
+	events, rejected := screen(b.Events)
+	res, err := s.write(ctx, b, events, periodOf, true)
+	if err != nil && refusedData(err) {
+		if events, rejected, err = s.isolate(ctx, b, events, rejected, periodOf); err == nil {
+			res, err = s.write(ctx, b, events, periodOf, true)
+		}
+	}
+	if err != nil {
+		return CommitResult{}, err
+	}
+	res.Rejected = rejected
+	return res, nil
+}
+
+// screen leaves out the events whose numbers the totals cannot hold. It
+// copies the events only when it drops one (never, on a sane batch).
+func screen(events []Event) ([]Event, []Rejected) {
+	var kept []Event
+	var rejected []Rejected
+	for i := range events {
+		reason := badNumbers(&events[i])
+		if reason == "" {
+			if kept != nil {
+				kept = append(kept, events[i])
+			}
+			continue
+		}
+		if kept == nil {
+			kept = make([]Event, i, len(events))
+			copy(kept, events[:i])
+		}
+		rejected = append(rejected, Rejected{Key: events[i].Key, Reason: reason})
+	}
+	if kept == nil {
+		return events, nil
+	}
+	return kept, rejected
+}
+
+// The largest numbers one event may carry: far beyond any real call (a
+// million-token context costs dollars, not millions), yet low enough that
+// no month's totals of them can reach ±Inf or overflow int64 in practice.
+// They are a backstop behind the parsers' own, stricter, bounds.
+const (
+	maxTokens  = 1e15
+	maxCostUSD = 1e12
+)
+
+// badNumbers says what is wrong with an event's numbers, or "". A NaN cost
+// is stored as NULL and then makes the month's total NaN, which the NOT
+// NULL rollup refuses; an infinite one (or a sum of huge ones) makes usage
+// unprintable as JSON and a later move Inf - Inf = NaN; negative ones are
+// no usage at all.
+func badNumbers(e *Event) string {
+	if e.Priced {
+		switch c := e.CostUSD; {
+		case math.IsNaN(c) || math.IsInf(c, 0):
+			return "cost " + strconv.FormatFloat(c, 'g', -1, 64) + " is not a finite number"
+		case c < 0:
+			return "cost " + strconv.FormatFloat(c, 'g', -1, 64) + " is negative"
+		case c > maxCostUSD:
+			return "cost " + strconv.FormatFloat(c, 'g', -1, 64) + " is above the store's bound of 1e12 USD"
+		}
+	}
+	for _, n := range [...]struct {
+		what string
+		v    int64
+	}{{"input", e.Input}, {"output", e.Output}, {"cache read", e.CacheRead}, {"cache write", e.CacheWrite}} {
+		switch {
+		case n.v < 0:
+			return n.what + " tokens " + strconv.FormatInt(n.v, 10) + " is negative"
+		case n.v > maxTokens:
+			return n.what + " tokens " + strconv.FormatInt(n.v, 10) + " is above the store's bound of 1e15"
+		}
+	}
+	return ""
+}
+
+// refusedData reports whether SQLite refused a statement for the data it
+// carried, which retrying cannot change, rather than for the state of the
+// database or the disk (busy, locked, full, I/O), which retrying can.
+func refusedData(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_TOOBIG:
+		return true
+	}
+	return false
+}
+
+// isolate finds the events of a refused batch that SQLite refuses, by
+// bisection in transactions that are rolled back: a part is kept when the
+// batch with the parts kept so far plus it goes through, else it is split,
+// and a single event that does not go through is rejected with SQLite's
+// reason. Trying each part on top of what was kept also catches events
+// that are refused only together (a total they push over a limit). k bad
+// events among n cost about 2k·log2(n) trial transactions.
+func (s *Store) isolate(ctx context.Context, b *Batch, events []Event, rejected []Rejected, periodOf PeriodFunc) ([]Event, []Rejected, error) {
+	// Refused without any event (a checkpoint, a session, a move): no event
+	// is to blame and the refusal stands.
+	if _, err := s.write(ctx, b, nil, periodOf, false); err != nil {
+		return nil, nil, err
+	}
+	kept := make([]Event, 0, len(events))
+	var find func(part []Event) error
+	find = func(part []Event) error {
+		// kept has room for every event, so the trial writes past its end
+		// without disturbing it.
+		_, err := s.write(ctx, b, append(kept, part...), periodOf, false)
+		switch {
+		case err == nil:
+			kept = append(kept, part...)
+			return nil
+		case !refusedData(err):
+			return err
+		case len(part) == 1:
+			rejected = append(rejected, Rejected{Key: part[0].Key, Reason: err.Error()})
+			return nil
+		}
+		if err := find(part[:len(part)/2]); err != nil {
+			return err
+		}
+		return find(part[len(part)/2:])
+	}
+	if err := find(events); err != nil {
+		return nil, nil, err
+	}
+	return kept, rejected, nil
+}
+
+// write runs a batch with the given events in one transaction, committed
+// only when commit is set (isolate's trials are rolled back).
+func (s *Store) write(ctx context.Context, b *Batch, events []Event, periodOf PeriodFunc, commit bool) (CommitResult, error) {
+	var res CommitResult
 	// The batch runs on a dedicated *sql.Conn (the writer pool's only
 	// connection) so that insertEvents can reach the driver inside the
 	// transaction.
@@ -184,8 +344,8 @@ func (s *Store) Commit(ctx context.Context, b *Batch, periodOf PeriodFunc) (Comm
 		}
 		return t
 	}
-	if len(b.Events) > 0 {
-		if err := insertEvents(ctx, conn, tx, b.Events, &res, delta); err != nil {
+	if len(events) > 0 {
+		if err := insertEvents(ctx, conn, tx, events, &res, delta); err != nil {
 			return res, err
 		}
 	}
@@ -227,6 +387,9 @@ func (s *Store) Commit(ctx context.Context, b *Batch, periodOf PeriodFunc) (Comm
 	}
 	if err := applyDeltas(ctx, tx, deltas, len(b.Moves) > 0); err != nil {
 		return res, err
+	}
+	if !commit {
+		return res, nil
 	}
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("commit batch: %w", err)
