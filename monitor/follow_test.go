@@ -199,9 +199,10 @@ func TestMalformedSessionStoreKeepsAttributionWarnsOnceAndRetriesOnChange(t *tes
 		t.Fatal(err)
 	}
 	waitUntil(t, "the torn store warned about", func() bool { return r.log.count("session store unreadable") > 0 })
-	time.Sleep(400 * time.Millisecond) // ~20 rescans
+	// Longer than two store cool-downs, ~120 rescans.
+	time.Sleep(2*storeDebounce + 500*time.Millisecond)
 	if n := r.log.count("session store unreadable"); n != 1 {
-		t.Errorf("torn store warned %d times over ~20 rescans, want once:\n%s", n, r.log)
+		t.Errorf("torn store warned %d times over ~120 rescans, want once:\n%s", n, r.log)
 	}
 	if got := r.usage("omar"); got.Requests != 1 {
 		t.Errorf("attribution lost on a torn store: omar %+v", got)

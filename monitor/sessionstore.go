@@ -608,16 +608,6 @@ func (r *storeReader) parseEntry(rawKey string, val []byte) (keyState, error) {
 	return ks, nil
 }
 
-// readSessionStore reads a whole sessions.json once (no state kept). A
-// missing file is not an error; a malformed one is.
-func readSessionStore(ctx context.Context, path string) ([]storeEntry, error) {
-	res := newStoreReader().read(ctx, path)
-	if res.err != nil {
-		return nil, fmt.Errorf("read session store %s: %w", path, res.err)
-	}
-	return res.entries, nil
-}
-
 // storeWorker reads sessions.json files off the main loop, at most once per
 // storeDebounce per file: a change seen while a file is cooling down is
 // read when the cool-down ends, so the last version is always applied.
