@@ -307,6 +307,8 @@ func (m *Monitor) applyStore(ctx context.Context, path string) {
 
 // applyStoreResult applies the sessions a read found changed.
 func (m *Monitor) applyStoreResult(res storeResult) {
+	m.log.Debug("session store read", "file", res.path, "bytes", res.bytes, "entries_parsed", res.parsed,
+		"sessions_changed", len(res.entries), "took", res.took, "err", res.err)
 	if res.err != nil {
 		if errors.Is(res.err, context.Canceled) || errors.Is(res.err, context.DeadlineExceeded) {
 			delete(m.stores, res.path) // not a verdict on the file

@@ -428,6 +428,10 @@ type storeResult struct {
 	// oversized lists the keys of entries too big to read (skipped).
 	oversized []string
 	err       error
+	// what the read cost, for the debug log
+	bytes  int64
+	parsed int64
+	took   time.Duration
 }
 
 // storeReader reads sessions.json files incrementally: it streams the
@@ -475,8 +479,12 @@ func (r *storeReader) read(ctx context.Context, path string) storeResult {
 }
 
 // readStream is read over an open stream; r.mu is held.
-func (r *storeReader) readStream(ctx context.Context, path string, src io.Reader) storeResult {
-	res := storeResult{path: path}
+func (r *storeReader) readStream(ctx context.Context, path string, src io.Reader) (res storeResult) {
+	res = storeResult{path: path}
+	start, parsed := time.Now(), r.parsed.Load()
+	defer func() {
+		res.took, res.parsed = time.Since(start), r.parsed.Load()-parsed
+	}()
 	r.reads.Add(1)
 	c := r.caches[path]
 	if c == nil {
@@ -494,10 +502,13 @@ func (r *storeReader) readStream(ctx context.Context, path string, src io.Reader
 	if lim.N <= 0 {
 		err = fmt.Errorf("grew past the %d-byte limit while being read", int64(MaxSessionStoreBytes))
 	}
+	res.bytes = r.sc.base + int64(r.sc.end)
 	if err != nil {
 		clear(c.byKey2)
 		clear(c.bySession2)
-		return storeResult{path: path, err: err}
+		res.oversized = nil
+		res.err = err
+		return res
 	}
 	for _, id := range r.order {
 		e := c.bySession2[id]
