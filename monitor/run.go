@@ -345,7 +345,7 @@ func (m *Monitor) storeFailed(path string, err error) {
 	}
 	msg := "session store unreadable; attribution kept as is, read again when it changes"
 	if errors.Is(err, errStoreNotRegular) {
-		msg = "session store is not a regular file; never read, attribution kept as is"
+		msg = "session store is not a regular file; not read, attribution kept as is"
 	}
 	m.unreadable(path, msg, "err", err) // counts and logs it
 	m.keep(notice{key: "store\x00" + path, msg: msg, args: []any{"file", path, "err", err}})

@@ -44,25 +44,25 @@ var errStoreNotRegular = errors.New("not a regular file")
 // O_NONBLOCK so a FIFO cannot block the open, fstat of the opened
 // descriptor (not of the path, which could be swapped in between), regular
 // files only, at most MaxSessionStoreBytes. The returned error says why.
-func openSessionStore(path string) (*os.File, os.FileInfo, error) {
+func openSessionStore(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("stat: %w", err)
+		return nil, fmt.Errorf("stat: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, fmt.Errorf("%w (mode %s)", errStoreNotRegular, fi.Mode())
+		return nil, fmt.Errorf("%w (mode %s)", errStoreNotRegular, fi.Mode())
 	}
 	if fi.Size() > MaxSessionStoreBytes {
 		f.Close()
-		return nil, nil, fmt.Errorf("%d bytes is more than the %d-byte limit", fi.Size(), int64(MaxSessionStoreBytes))
+		return nil, fmt.Errorf("%d bytes is more than the %d-byte limit", fi.Size(), int64(MaxSessionStoreBytes))
 	}
-	return f, fi, nil
+	return f, nil
 }
 
 // structural marks the bytes the value scanner stops at outside strings.
@@ -82,9 +82,10 @@ type storeScanner struct {
 	// pos is the scan position.
 	start, pos, end int
 	eof             bool
-	// Next quote and backslash at or after pos (end when none before end),
-	// cached so a string with many escapes is scanned once, not once per
-	// escape; -1 forces a search.
+	// Inside a string: nq is the next quote at or after pos (end if none
+	// is buffered), nb the next backslash before nq (nq if none). Cached so
+	// a string with many escapes is scanned once, not once per escape; a
+	// value below pos forces a new search.
 	nq, nb int
 	esc    bool // the byte at pos is escaped
 	// skipping is set while the current value is too big to keep: its
@@ -94,7 +95,7 @@ type storeScanner struct {
 	members  int
 }
 
-func (s *storeScanner) reset(r io.Reader, ctx context.Context) {
+func (s *storeScanner) reset(ctx context.Context, r io.Reader) {
 	if s.buf == nil {
 		s.buf = make([]byte, storeReadBuf)
 	}
@@ -180,7 +181,8 @@ func (s *storeScanner) more() error {
 }
 
 // skipSpace advances to the next non-blank byte and returns it without
-// consuming it.
+// consuming it. It runs only between tokens, where nothing before pos
+// needs keeping (a key is copied out before the blanks after it).
 func (s *storeScanner) skipSpace() (byte, error) {
 	for {
 		for s.pos < s.end {
@@ -191,6 +193,7 @@ func (s *storeScanner) skipSpace() (byte, error) {
 				return c, nil
 			}
 		}
+		s.start = s.pos
 		if err := s.fill(); err != nil {
 			return 0, err
 		}
@@ -291,10 +294,7 @@ func (s *storeScanner) value() error {
 				}
 				s.pos++
 			}
-			if err := s.fill(); err != nil {
-				if errors.Is(err, io.EOF) {
-					return s.errorf("unexpected end of file (truncated?)")
-				}
+			if err := s.more(); err != nil {
 				return err
 			}
 		}
@@ -467,7 +467,7 @@ func (r *storeReader) read(ctx context.Context, path string) storeResult {
 	if h := r.hook.Load(); h != nil {
 		(*h)(path)
 	}
-	f, _, err := openSessionStore(path)
+	f, err := openSessionStore(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			err = nil
@@ -496,7 +496,7 @@ func (r *storeReader) readStream(ctx context.Context, path string, src io.Reader
 	clear(c.bySession2)
 	r.order = r.order[:0]
 	lim := &io.LimitedReader{R: src, N: MaxSessionStoreBytes + 1}
-	r.sc.reset(lim, ctx)
+	r.sc.reset(ctx, lim)
 	defer r.sc.release()
 	err := r.pass(c, &res)
 	if lim.N <= 0 {
@@ -659,7 +659,7 @@ func (w *storeWorker) request(path string) {
 	}
 }
 
-// start runs the worker until ctx ends; stop waits for it.
+// start runs the worker until ctx ends; wait waits for it to return.
 func (w *storeWorker) start(ctx context.Context) {
 	w.done = make(chan struct{})
 	go w.loop(ctx)
