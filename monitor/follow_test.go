@@ -131,6 +131,7 @@ func TestSessionStoreBurstIsReadAboutOncePerSecondAndTheLastVersionWins(t *testi
 	r := h.run(time.Hour)
 	waitUntil(t, "omar billed from the first store", func() bool { return r.usage("omar").Requests == 1 })
 	reads := r.m.follow.rd.reads.Load()
+	start := time.Now()
 	for i := 0; i < 40; i++ {
 		peer := "+966500000002" // layla, then khalid last
 		if i == 39 {
@@ -139,12 +140,16 @@ func TestSessionStoreBurstIsReadAboutOncePerSecondAndTheLastVersionWins(t *testi
 		writeStore(t, store, dmStore(id, peer))
 		time.Sleep(25 * time.Millisecond)
 	}
+	// One read per started second of the burst, one for its end, one spare
+	// (a slow machine stretches the burst; it must not fail the test).
+	burst := time.Since(start)
+	allowed := int64(burst/storeDebounce) + 3
 	waitUntil(t, "the last version applied (khalid billed)", func() bool { return r.usage("khalid").Requests == 1 })
 	time.Sleep(1500 * time.Millisecond) // a read still due would land here
 	n := r.m.follow.rd.reads.Load() - reads
-	t.Logf("40 rewrites in ~1 s: %d reads", n)
-	if n > 4 {
-		t.Errorf("40 rewrites in ~1 s were read %d times; want at most ~1 per second (≤ 4)", n)
+	t.Logf("40 rewrites in %s: %d reads", burst.Round(time.Millisecond), n)
+	if n > allowed {
+		t.Errorf("40 rewrites were read %d times; want about one read per second (≤ %d)", n, allowed)
 	}
 	if got := r.usage("khalid"); got.Requests != 1 || r.usage("omar").Requests != 0 || r.usage("layla").Requests != 0 {
 		t.Errorf("after the burst: khalid %+v, omar %+v, layla %+v; want everything on khalid", got, r.usage("omar"), r.usage("layla"))

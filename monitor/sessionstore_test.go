@@ -250,8 +250,8 @@ func TestSessionStoreRewriteParsesOnlyChangedEntries(t *testing.T) {
 }
 
 // TestSessionStoreReadHoldsAnEntryNotTheFile: reading a 30 MB store
-// allocates a fraction of the file, and the read buffer stays small: the
-// file is never held in memory whole.
+// allocates a fraction of the file, and the read buffer stays at its
+// initial size: the file is never held in memory whole.
 func TestSessionStoreReadHoldsAnEntryNotTheFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sessions.json")
@@ -270,8 +270,10 @@ func TestSessionStoreReadHoldsAnEntryNotTheFile(t *testing.T) {
 	}
 	alloc := int64(after.TotalAlloc - before.TotalAlloc)
 	t.Logf("%d MB store: %d KB allocated by the first read", size>>20, alloc>>10)
-	if alloc > size/8 {
-		t.Errorf("reading a %d-byte store allocated %d bytes; want under an eighth of the file", size, alloc)
+	// What a read keeps is per session (~1 KB each here); holding the file
+	// would allocate it whole (77 MB measured for this file).
+	if alloc > size/4 {
+		t.Errorf("reading a %d-byte store allocated %d bytes; want under a quarter of the file", size, alloc)
 	}
 	if c := cap(r.sc.buf); c > storeReadBuf {
 		t.Errorf("read buffer grew to %d bytes for entries of ~10 KB", c)
