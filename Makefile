@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.Version=$(VERSION)
 FUZZTIME ?= 5s
 
-.PHONY: all build test lint unit fuzz-short fuzz demo bench bench-go bench-binary clean
+.PHONY: all build test lint unit fuzz-short fuzz demo bench bench-go bench-binary bench-sessions clean
 
 all: build
 
@@ -40,14 +40,18 @@ demo: build
 	  echo && echo "== quotawatch usage --month 2026-11" && \
 	  ./$(BIN) --config testdata/demo.yaml --db "$$tmp/demo.db" usage --month 2026-11
 
-## bench: Go benchmarks and the whole-binary benchmark (results: docs/BENCHMARKS.md).
-bench: bench-go bench-binary
+## bench: Go benchmarks and the whole-binary benchmarks (results: docs/BENCHMARKS.md).
+bench: bench-go bench-binary bench-sessions
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 bench-binary: build
 	bash scripts/bench.sh
+
+## bench-sessions: a 100 MiB sessions.json rewritten every second under `run`, and backfill with it.
+bench-sessions: build
+	bash scripts/bench-sessions.sh
 
 clean:
 	rm -rf bin

@@ -78,6 +78,9 @@ type Stats struct {
 	Duplicates int64 `json:"duplicates"`
 	Synthetic  int64 `json:"synthetic_skipped"`
 	Bad        int64 `json:"bad_lines"`
+	// Warnings are what discovery and session stores warned about (empty
+	// sources, skipped duplicate or broken directories, unusable stores).
+	Warnings []string `json:"warnings"`
 }
 
 // Monitor reads sources into the store.
@@ -104,6 +107,7 @@ type Monitor struct {
 	stores     map[string]storeStamp
 	badPaths   map[string]bool // unreadable files already reported
 	jsonl      map[*Source]*parser.JSONL
+	follow     followState // session-store reading and warnings (run.go)
 
 	stats struct {
 		files, unreadable, lines, bytes, events, inserted, dups, synthetic, bad atomic.Int64

@@ -1,13 +1,9 @@
 package monitor
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-
-	"github.com/valyala/fastjson"
 
 	"github.com/quotawatch/quotawatch/store"
 )
@@ -26,53 +22,6 @@ type storeEntry struct {
 	Key       string
 	Channel   string
 	Peer      string
-}
-
-// readSessionStore reads <agent>/sessions/sessions.json. A missing file is
-// not an error; a malformed one is (the caller logs it and keeps what it had).
-func readSessionStore(path string) ([]storeEntry, error) {
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read session store %s: %w", path, err)
-	}
-	var p fastjson.Parser
-	v, err := p.ParseBytes(data)
-	if err != nil {
-		return nil, fmt.Errorf("parse session store %s: %w", path, err)
-	}
-	obj, err := v.Object()
-	if err != nil {
-		return nil, fmt.Errorf("parse session store %s: %w", path, err)
-	}
-	var out []storeEntry
-	obj.Visit(func(k []byte, e *fastjson.Value) {
-		id := string(e.GetStringBytes("sessionId"))
-		if id == "" {
-			return
-		}
-		key := string(k)
-		ki := ParseSessionKey(key)
-		se := storeEntry{SessionID: id, Key: key, Channel: ki.Channel, Peer: ki.Peer}
-		if se.Channel == "" {
-			for _, path := range [][]string{{"channel"}, {"origin", "provider"}, {"lastChannel"}, {"deliveryContext", "channel"}} {
-				if c := string(e.GetStringBytes(path...)); c != "" && c != "webchat" {
-					se.Channel = c
-					break
-				}
-			}
-		}
-		if se.Peer == "" && !ki.Shared {
-			// Keys without a peer (cron, hooks) may still say whom they talk to.
-			if f := string(e.GetStringBytes("origin", "from")); f != "" {
-				se.Peer = f
-			}
-		}
-		out = append(out, se)
-	})
-	return out, nil
 }
 
 var (

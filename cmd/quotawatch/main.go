@@ -296,6 +296,12 @@ func (a *app) printBackfill(format string, s monitor.Stats, took time.Duration) 
 	fmt.Fprintf(a.stdout, "bad lines:         %d\n", s.Bad)
 	fmt.Fprintf(a.stdout, "unreadable files:  %d\n", s.Unreadable)
 	fmt.Fprintf(a.stdout, "took:              %s\n", took.Round(time.Millisecond))
+	// Warnings go to stdout too: an empty source or a skipped directory
+	// changes what the numbers above mean.
+	fmt.Fprintf(a.stdout, "warnings:          %d\n", len(s.Warnings))
+	for _, w := range s.Warnings {
+		fmt.Fprintf(a.stdout, "  - %s\n", w)
+	}
 	return nil
 }
 

@@ -46,6 +46,7 @@ func live(ctx context.Context, args []string) error {
 	rate := fs.Float64("rate", 100, "lines appended per second, over all files")
 	dur := fs.Duration("duration", 20*time.Second, "how long to append")
 	nfiles := fs.Int("files", 10, "number of transcripts appended to (one customer each)")
+	prefix := fs.String("prefix", "q", "entry id prefix; give each live run over one corpus its own, or its lines are duplicates")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func live(ctx context.Context, args []string) error {
 			case <-tick.C:
 			}
 			k := i % len(follow)
-			line, _ := corpus.UsageLine(fmt.Sprintf("q%07d", i), "", at.Add(time.Duration(i)*time.Millisecond), 100+int64(i%50), 10)
+			line, _ := corpus.UsageLine(fmt.Sprintf("%s%07d", *prefix, i), "", at.Add(time.Duration(i)*time.Millisecond), 100+int64(i%50), 10)
 			mu.Lock()
 			appended[i] = time.Now()
 			perFile[k] = append(perFile[k], i)

@@ -5,6 +5,8 @@
 //	qwcorpus -out DIR [-size MB] [-files N] [-agents N] [-peers N] [-seed S] [-month YYYY-MM]
 //	qwcorpus check -out DIR USAGE.json        (USAGE.json: `quotawatch usage --format json`; - = stdin)
 //	qwcorpus live -out DIR -qw BIN -config FILE -db FILE [-rate 100] [-duration 20s] [-files 10]
+//	qwcorpus store -out DIR [-agent A] [-size 100] [-entries 10000]   (pad a sessions.json with realistic entries)
+//	qwcorpus rewrite -file sessions.json [-every 1s] [-duration 30s]   (rewrite it as Clawdbot does, by rename)
 //
 // Generating writes <DIR>/agents/<agent>/sessions/*.jsonl and sessions.json,
 // <DIR>/expected.json (exact totals per customer) and <DIR>/quotawatch.yaml
@@ -36,6 +38,10 @@ func main() {
 		err = check(args[1:])
 	case len(args) > 0 && args[0] == "live":
 		err = live(ctx, args[1:])
+	case len(args) > 0 && args[0] == "store":
+		err = store(args[1:])
+	case len(args) > 0 && args[0] == "rewrite":
+		err = rewrite(ctx, args[1:])
 	default:
 		err = generate(args)
 	}
