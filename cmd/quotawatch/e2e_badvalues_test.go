@@ -144,6 +144,12 @@ func TestE2EEveryBadValueIsCountedAndMeteringGoesOn(t *testing.T) {
 	db := filepath.Join(dir, "q.db")
 
 	st, r := e2eBackfill(t, cfg, db)
+	t.Logf("backfill --format json:\n%s", r.Stdout)
+	for _, l := range strings.Split(r.Stderr, "\n") {
+		if strings.Contains(l, "bad line") || strings.Contains(l, "sessions.json") {
+			t.Log(l)
+		}
+	}
 	if st.Bad != int64(badInTranscript+badInLog) {
 		t.Errorf("backfill: bad_lines = %d, want %d\nstderr:\n%s", st.Bad, badInTranscript+badInLog, e2eTail(r.Stderr, 40))
 	}
