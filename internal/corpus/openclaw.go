@@ -189,6 +189,8 @@ type ocGen struct {
 	oc      *OpenClawExpected
 	dbs     map[string]*ocAgent
 	upgrade int64 // before this, dm sessions were written by Clawdbot and imported
+	// archives counts the archives written, to vary their form.
+	archives int
 }
 
 type ocAgent struct {
@@ -471,6 +473,12 @@ func (o *ocGen) writeWindow(k *ocKey, w *ocWin, target int) (int64, error) {
 		s.legacy, s.uuids = true, false
 		o.oc.OpenClaw.LegacyWindows++
 	}
+	// The session's writer counts lines as it writes them; here lines count
+	// where they are stored (count), so that copies count and what
+	// compaction deleted does not.
+	e := o.gen.exp
+	lines, usageLines, synthetic := e.Lines, e.UsageLines, e.Synthetic
+	defer func() { e.Lines, e.UsageLines, e.Synthetic = lines, usageLines, synthetic }()
 	if w.compact {
 		s.run(target / 2)
 		gone := s.compactInPlace(5 + o.r.IntN(6))
@@ -679,9 +687,13 @@ func jsonl(evs []ocEvent) []byte {
 // envelope still names the peer.
 func (o *ocGen) archive(ctx context.Context, a *ocAgent, k *ocKey, w *ocWin, reason string) error {
 	r := o.r
+	// Every few archives, each variant: identity encoding (node without
+	// zstd), a row not published yet, a file whose row retention dropped.
+	n := o.archives
+	o.archives++
 	plain := jsonl(w.evs)
 	blob, encoding, suffix := plain, "identity", ""
-	if r.IntN(100) < 85 {
+	if n%4 != 2 {
 		blob, encoding, suffix = o.codec.archive.EncodeAll(plain, nil), "zstd", ".zst"
 	}
 	at := w.end + 1000 + r.Int64N(3600_000)
@@ -689,10 +701,10 @@ func (o *ocGen) archive(ctx context.Context, a *ocAgent, k *ocKey, w *ocWin, rea
 	sum := sha256.Sum256(blob)
 	row, file := true, true
 	if reason == "deleted" {
-		switch x := r.IntN(100); {
-		case x < 5:
+		switch n % 5 {
+		case 1:
 			file = false
-		case x < 10:
+		case 3:
 			row = false
 		}
 	}

@@ -51,8 +51,12 @@ const (
 	ocMaxNavigationBytes = 16384
 )
 
-// ocFileURI is a modernc DSN for path with query parameters.
+// ocFileURI is a modernc DSN for path (made absolute: a file: URI cannot
+// hold a relative one) with query parameters.
 func ocFileURI(path, query string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	return (&url.URL{Scheme: "file", Path: path, RawQuery: query}).String()
 }
 
