@@ -189,8 +189,9 @@ type ocGen struct {
 	oc      *OpenClawExpected
 	dbs     map[string]*ocAgent
 	upgrade int64 // before this, dm sessions were written by Clawdbot and imported
-	// archives counts the archives written, to vary their form.
-	archives int
+	// archives, deletes, colds and windows count what was written, so that
+	// every form is there every so often, also in a small state.
+	archives, deletes, colds, windows int
 }
 
 type ocAgent struct {
@@ -287,6 +288,23 @@ func GenerateOpenClaw(opts OpenClawOptions) (*OpenClawExpected, error) {
 // session is deleted with its key, so it stands alone and comes first.
 func (o *ocGen) arrange(plans []*plan) []*ocKey {
 	r := o.r
+	// At least three deleted sessions, so that every archive variant is
+	// there even in a small state.
+	deleted := 0
+	for _, p := range plans {
+		if p.deleted {
+			deleted++
+		}
+	}
+	for _, p := range plans {
+		if deleted >= 3 {
+			break
+		}
+		if p.kind == kindDM && !p.deleted && !p.compacted {
+			p.deleted = true
+			deleted++
+		}
+	}
 	byKey := map[string]*ocKey{}
 	var keys []*ocKey
 	for _, p := range plans {
@@ -436,6 +454,9 @@ func (o *ocGen) finish(ctx context.Context) error {
 		if _, err := a.db.ExecContext(ctx, `DELETE FROM session_canonical_validation_pending`); err != nil {
 			return fmt.Errorf("corpus: %s: %w", a.Path, err)
 		}
+		if err := ocSetWAL(ctx, a.db); err != nil {
+			return fmt.Errorf("corpus: %s: %w", a.Path, err)
+		}
 		if err := a.db.Close(); err != nil {
 			return fmt.Errorf("corpus: close %s: %w", a.Path, err)
 		}
@@ -487,6 +508,26 @@ func (o *ocGen) writeWindow(k *ocKey, w *ocWin, target int) (int64, error) {
 		s.run(target)
 	} else {
 		s.run(target)
+	}
+	// The rarer forms, every so often: a sessions.reset line, an injected
+	// reply and a delivery mirror (Clawdbot's forms in imported windows).
+	nw := o.windows
+	o.windows++
+	switch {
+	case w.legacy && o.oc.OpenClaw.LegacyWindows%3 == 1:
+		s.advance(1000, 60_000)
+		s.session.injected()
+		s.advance(1000, 60_000)
+		s.session.mirror()
+	case !w.legacy && nw%7 == 3:
+		s.advance(1000, 600_000)
+		s.resetLine()
+		s.turn()
+	case !w.legacy && nw%9 == 4:
+		s.advance(1000, 60_000)
+		s.injected(uuid(o.r))
+		s.advance(1000, 60_000)
+		s.mirror()
 	}
 	w.end, w.m = s.t, s.m
 	evs, err := s.events()
@@ -689,8 +730,11 @@ func (o *ocGen) archive(ctx context.Context, a *ocAgent, k *ocKey, w *ocWin, rea
 	r := o.r
 	// Every few archives, each variant: identity encoding (node without
 	// zstd), a row not published yet, a file whose row retention dropped.
-	n := o.archives
+	n, del := o.archives, o.deletes
 	o.archives++
+	if reason == "deleted" {
+		o.deletes++
+	}
 	plain := jsonl(w.evs)
 	blob, encoding, suffix := plain, "identity", ""
 	if n%4 != 2 {
@@ -701,10 +745,10 @@ func (o *ocGen) archive(ctx context.Context, a *ocAgent, k *ocKey, w *ocWin, rea
 	sum := sha256.Sum256(blob)
 	row, file := true, true
 	if reason == "deleted" {
-		switch n % 5 {
+		switch del % 3 {
 		case 1:
 			file = false
-		case 3:
+		case 2:
 			row = false
 		}
 	}
@@ -782,7 +826,9 @@ func (o *ocGen) cold(ctx context.Context, a *ocAgent, w *ocWin) error {
 	name := hex.EncodeToString(sum[:]) + ".jsonl.zst"
 	storage := "file"
 	var blob any
-	if o.r.IntN(100) < 20 {
+	n := o.colds
+	o.colds++
+	if n%5 == 2 {
 		storage, blob = "sqlite", z
 		o.oc.OpenClaw.ColdBlobs++
 	} else {

@@ -205,20 +205,20 @@ func appendJSONValue(b []byte, v *fastjson.Value) []byte {
 	return v.MarshalTo(b)
 }
 
-// ocOpen opens (creating it if need be) a database the way OpenClaw keeps
-// them: WAL, foreign keys on, one connection.
-func ocOpen(path string, create bool) (*sql.DB, error) {
-	q := "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_txlock=immediate"
-	if create {
-		// auto_vacuum must be chosen before the first table (the fixtures
-		// use INCREMENTAL); synchronous OFF only speeds up generation.
-		q = "_pragma=auto_vacuum(2)&_pragma=synchronous(OFF)&" + q
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, fmt.Errorf("corpus: %w", err)
-		}
-		if _, err := os.Stat(path); err == nil {
-			return nil, fmt.Errorf("corpus: %s exists already", path)
-		}
+// ocCreate creates a database for the generator. It is written with the
+// rollback journal in memory and no syncs (a generator that fails leaves
+// nothing worth keeping), then switched to WAL by ocSetWAL, as OpenClaw keeps
+// its databases: writing through the WAL would write every page twice.
+func ocCreate(path string) (*sql.DB, error) {
+	// auto_vacuum must be chosen before the first table (the fixtures use
+	// INCREMENTAL).
+	q := "_pragma=auto_vacuum(2)&_pragma=journal_mode(MEMORY)&_pragma=synchronous(OFF)&_pragma=cache_size(-65536)" +
+		"&_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)"
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("corpus: %w", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil, fmt.Errorf("corpus: %s exists already", path)
 	}
 	db, err := sql.Open("sqlite", ocFileURI(path, q))
 	if err != nil {
@@ -232,9 +232,21 @@ func ocOpen(path string, create bool) (*sql.DB, error) {
 	return db, nil
 }
 
+// ocSetWAL puts a generated database in WAL mode, as OpenClaw's are.
+func ocSetWAL(ctx context.Context, db *sql.DB) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
+		return fmt.Errorf("corpus: journal_mode: %w", err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("corpus: journal_mode is %s, not wal", mode)
+	}
+	return nil
+}
+
 // ocCreateAgentDB writes an empty agent database of schema 23 at path.
 func ocCreateAgentDB(ctx context.Context, path, agentID string, at int64) (*sql.DB, error) {
-	db, err := ocOpen(path, true)
+	db, err := ocCreate(path)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +278,7 @@ func ocCreateAgentDB(ctx context.Context, path, agentID string, at int64) (*sql.
 // when they are inside it, as OpenClaw stores them.
 func ocCreateStateDB(ctx context.Context, stateDir string, dbs []OpenClawDatabase, at int64) (string, error) {
 	path := filepath.Join(stateDir, "state", "openclaw.sqlite")
-	db, err := ocOpen(path, true)
+	db, err := ocCreate(path)
 	if err != nil {
 		return "", err
 	}
@@ -297,7 +309,7 @@ func ocCreateStateDB(ctx context.Context, stateDir string, dbs []OpenClawDatabas
 				return err
 			}
 		}
-		return nil
+		return ocSetWAL(ctx, db)
 	}()
 	if err != nil {
 		return "", fmt.Errorf("corpus: %s: %w", path, err)

@@ -33,7 +33,7 @@ func maxSeq(t testing.TB, dbPath, session string) int {
 // and a reader of the final state misses exactly those.
 func TestOpenClawLiveWriterKeepsExactTotals(t *testing.T) {
 	ctx := context.Background()
-	dir, exp := generateOpenClaw(t, OpenClawOptions{Options: Options{Bytes: 1 << 20, Agents: 2, Peers: 8, Seed: 12},
+	dir, exp := generateOpenClaw(t, OpenClawOptions{Options: Options{Bytes: 512 << 10, Agents: 2, Peers: 8, Seed: 12},
 		ColdStorage: true, StateDB: true})
 	w, err := OpenOpenClawWriter(ctx, OpenClawWriterOptions{Dir: dir, Expected: exp, Seed: 1})
 	if err != nil {
