@@ -261,6 +261,10 @@ func GenerateOpenClaw(opts OpenClawOptions) (*OpenClawExpected, error) {
 		if err := o.store(ctx, k); err != nil {
 			return nil, err
 		}
+		// Stored: keep memory flat however large the state.
+		for _, w := range o.allWins(k) {
+			w.evs = nil
+		}
 	}
 	if err := o.finish(ctx); err != nil {
 		return nil, err

@@ -212,7 +212,7 @@ func appendJSONValue(b []byte, v *fastjson.Value) []byte {
 func ocCreate(path string) (*sql.DB, error) {
 	// auto_vacuum must be chosen before the first table (the fixtures use
 	// INCREMENTAL).
-	q := "_pragma=auto_vacuum(2)&_pragma=journal_mode(MEMORY)&_pragma=synchronous(OFF)&_pragma=cache_size(-65536)" +
+	q := "_pragma=auto_vacuum(2)&_pragma=journal_mode(MEMORY)&_pragma=synchronous(OFF)&_pragma=cache_size(-16384)" +
 		"&_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)"
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("corpus: %w", err)
