@@ -431,7 +431,15 @@ func contentDigest(t testing.TB, dir string) []byte {
 				if err := rows.Scan(ptrs...); err != nil {
 					t.Fatal(err)
 				}
-				fmt.Fprintf(h, "%s %q\n", tb, vals)
+				fmt.Fprintf(h, "%s", tb)
+				for _, v := range vals {
+					if b, ok := v.([]byte); ok {
+						fmt.Fprintf(h, " %x", b)
+					} else {
+						fmt.Fprintf(h, " %T:%v", v, v)
+					}
+				}
+				fmt.Fprintln(h)
 			}
 			rows.Close()
 		}
