@@ -10,6 +10,11 @@
 // sessions.json (attributed by their envelope), deleted sessions
 // (<id>.jsonl.deleted.<ts>) and compacted ones (<id>.jsonl.bak.<ts> plus a
 // header-less copy of the last lines, whose calls must be counted once).
+//
+// GenerateOpenClaw writes OpenClaw 2026.9.6 states the same way (per-agent
+// SQLite databases, compressed rows, session windows, archives, cold
+// storage; openclaw.go), and OpenClawWriter writes to one live as OpenClaw
+// does (openclaw_live.go).
 package corpus
 
 import (

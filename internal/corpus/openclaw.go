@@ -17,8 +17,9 @@ import (
 )
 
 // OpenClawOptions says what GenerateOpenClaw writes: the Clawdbot size knobs
-// (Bytes is the size of the transcripts as JSONL, Files the number of
-// session windows) and OpenClaw's own.
+// (Bytes is the size of the transcripts as JSONL, wherever they are stored;
+// Files the number of session windows, deleted ones included; Agents one
+// database each) and OpenClaw's own.
 type OpenClawOptions struct {
 	Options
 	// CompressedShare is the share of assistant provider-call rows that are
@@ -931,6 +932,3 @@ func (o *ocGen) entryJSON(k *ocKey, cur *ocWin) string {
 	b = append(b, `,"abortedLastRun":false}`...)
 	return string(b)
 }
-
-// OpenClawConfig is the quotawatch configuration for a generated state.
-func (e *OpenClawExpected) Config(stateDir string) string { return e.Expected.Config(stateDir) }

@@ -38,9 +38,9 @@ type OpenClawWriterOptions struct {
 	// else 2026-11 in Asia/Riyadh): they start on the 15th at noon and stay
 	// inside the month.
 	Month, Timezone string
-	// CompressedShare is the chance that a Turn's reply is long enough for
-	// OpenClaw to compress it (default DefaultCompressedShare) when Turn is
-	// not told.
+	// CompressedShare is the chance that RunOpenClawLive asks Turn for a
+	// reply long enough for OpenClaw to compress it (default
+	// DefaultCompressedShare).
 	CompressedShare float64
 	// BusyTimeout is how long the writer's connection waits for a lock
 	// before SQLite returns SQLITE_BUSY. The default 0 makes every conflict
@@ -323,7 +323,7 @@ func (w *OpenClawWriter) newSession(ls *LiveSession) *ocSession {
 	case ShapeDM, ShapeDirect, ShapeAccountDirect, ShapePeerDirect:
 		p.kind = kindDM
 	}
-	o := newOCSession(w.g, p, w.opts.CompressedShare, 0)
+	o := newOCSession(w.g, p, 0, 0) // Turn chooses the reply's length
 	o.started = true
 	return o
 }
