@@ -33,12 +33,25 @@ type liveResult struct {
 	Exact bool `json:"exact"`
 }
 
+// quotawatchUsage runs `quotawatch usage --format json` for month.
+func quotawatchUsage(ctx context.Context, qw, cfg, db, month string) (map[string]corpus.Totals, error) {
+	cmd := exec.CommandContext(ctx, qw, "--config", cfg, "--db", db, "--log-level", "error",
+		"usage", "--format", "json", "--month", month)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("quotawatch usage: %w: %s", err, stderr.String())
+	}
+	return readUsage(&stdout)
+}
+
 // live appends usage lines to live transcripts at a fixed rate while
 // polling `quotawatch usage --format json`, and reports how long each line
 // took to become visible there. The quotawatch run process must already be
 // following the corpus.
 func live(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("qwcorpus live", flag.ContinueOnError)
+	fs.String("kind", "clawdbot", "clawdbot or openclaw (see qwcorpus live -kind openclaw -h)")
 	out := fs.String("out", "", "generated state directory (holds expected.json)")
 	qw := fs.String("qw", "bin/quotawatch", "quotawatch binary")
 	cfg := fs.String("config", "", "quotawatch config")
@@ -73,16 +86,7 @@ func live(ctx context.Context, args []string) error {
 		return fmt.Errorf("month: %w", err)
 	}
 	at := month.AddDate(0, 0, 14).Add(12 * time.Hour) // inside the billing month
-	usage := func() (map[string]corpus.Totals, error) {
-		cmd := exec.CommandContext(ctx, *qw, "--config", *cfg, "--db", *db, "--log-level", "error",
-			"usage", "--format", "json", "--month", exp.Month)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("quotawatch usage: %w: %s", err, stderr.String())
-		}
-		return readUsage(&stdout)
-	}
+	usage := func() (map[string]corpus.Totals, error) { return quotawatchUsage(ctx, *qw, *cfg, *db, exp.Month) }
 	base, err := usage()
 	if err != nil {
 		return err

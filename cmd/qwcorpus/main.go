@@ -1,16 +1,22 @@
-// Command qwcorpus writes a generated Clawdbot state directory for
-// quotawatch's benchmarks, checks quotawatch's usage against it, and
+// Command qwcorpus writes a generated Clawdbot or OpenClaw state directory
+// for quotawatch's benchmarks, checks quotawatch's usage against it, and
 // measures live-follow latency.
 //
-//	qwcorpus -out DIR [-size MB] [-files N] [-agents N] [-peers N] [-seed S] [-month YYYY-MM]
+//	qwcorpus [-kind clawdbot] -out DIR [-size MB] [-files N] [-agents N] [-peers N] [-seed S] [-month YYYY-MM]
+//	qwcorpus -kind openclaw -out DIR [-size MB] ... [-compressed 0.30] [-cold] [-state-db] [-custom-location]
 //	qwcorpus check -out DIR USAGE.json        (USAGE.json: `quotawatch usage --format json`; - = stdin)
 //	qwcorpus live -out DIR -qw BIN -config FILE -db FILE [-rate 100] [-duration 20s] [-files 10]
 //	qwcorpus store -out DIR [-agent A] [-size 100] [-entries 10000]   (pad a sessions.json with realistic entries)
 //	qwcorpus rewrite -file sessions.json [-every 1s] [-duration 30s]   (rewrite it as Clawdbot does, by rename)
+//	qwcorpus live -kind openclaw -out DIR -qw BIN -config FILE -db FILE [-rate 100] [-duration 20s] [-files 10]
+//	        [-reset-every 200] [-reset-line-every 300] [-compact-every 250] [-delete-every 500] [-compact-min-age 2s]
 //
-// Generating writes <DIR>/agents/<agent>/sessions/*.jsonl and sessions.json,
-// <DIR>/expected.json (exact totals per customer) and <DIR>/quotawatch.yaml
-// (one customer per peer).
+// Generating writes the state (Clawdbot: <DIR>/agents/<agent>/sessions/*.jsonl
+// and sessions.json; OpenClaw: <DIR>/agents/<agent>/agent/openclaw-agent.sqlite,
+// archives and cold files), <DIR>/expected.json (exact totals per customer)
+// and <DIR>/quotawatch.yaml (one customer per peer). `live -kind openclaw`
+// writes to the databases the way OpenClaw does (its own WAL connection) and
+// fails if quotawatch's usage is not exact or the writer met SQLITE_BUSY.
 package main
 
 import (
@@ -36,12 +42,16 @@ func main() {
 	switch {
 	case len(args) > 0 && args[0] == "check":
 		err = check(args[1:])
+	case len(args) > 0 && args[0] == "live" && kindOf(args[1:]) == "openclaw":
+		err = liveOpenClaw(ctx, args[1:])
 	case len(args) > 0 && args[0] == "live":
 		err = live(ctx, args[1:])
 	case len(args) > 0 && args[0] == "store":
 		err = store(args[1:])
 	case len(args) > 0 && args[0] == "rewrite":
 		err = rewrite(ctx, args[1:])
+	case kindOf(args) == "openclaw":
+		err = generateOpenClaw(args)
 	default:
 		err = generate(args)
 	}
@@ -53,6 +63,7 @@ func main() {
 
 func generate(args []string) error {
 	fs := flag.NewFlagSet("qwcorpus", flag.ContinueOnError)
+	fs.String("kind", "clawdbot", "clawdbot or openclaw (see qwcorpus -kind openclaw -h)")
 	out := fs.String("out", "", "state directory to create (required; must not exist or be empty)")
 	size := fs.Float64("size", 0, "approximate transcript megabytes (MiB)")
 	files := fs.Int("files", 0, "number of transcript files")

@@ -41,6 +41,9 @@ type session struct {
 	started          bool
 	greeted          bool
 	written          int64
+	// uuids gives entries full UUIDs, as OpenClaw 2026.9 writes them
+	// (Clawdbot wrote 8 hex digits).
+	uuids bool
 }
 
 func newSession(g *gen, p *plan) *session {
@@ -60,7 +63,12 @@ func (s *session) advance(lo, hi int64) {
 
 func (s *session) newID() string {
 	for {
-		id := hexID(s.r, 8)
+		var id string
+		if s.uuids {
+			id = uuid(s.r)
+		} else {
+			id = hexID(s.r, 8)
+		}
 		if !s.ids[id] {
 			s.ids[id] = true
 			return id
