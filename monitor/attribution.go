@@ -163,44 +163,91 @@ func (a *Attributor) Fingerprint() string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// KeyInfo is what a Clawdbot session key says about its session.
+// KeyInfo is what a session key, Clawdbot's or OpenClaw's, says about its
+// session.
 type KeyInfo struct {
 	Agent   string
 	Channel string
+	// Account is the channel account of a per-account-channel-peer DM key
+	// (agent:<a>:<channel>:<account>:direct:<peer>), as written (OpenClaw
+	// normalises it, "default" when the channel has one account); empty for
+	// every other shape. It names which of the operator's own numbers the
+	// peer wrote to, not who the peer is, so attribution does not use it.
+	Account string
 	Peer    string
 	// Shared is true for a key that many peers share (agent:<id>:main,
 	// global): no single peer can be read from it.
 	Shared bool
 }
 
-// ParseSessionKey reads agent, channel and peer out of a session key such as
-// agent:main:whatsapp:dm:+966500000001 or agent:ops:whatsapp:group:<jid>.
+// isPeerKind reports whether a key segment is the marker before a peer id:
+// Clawdbot's "dm", OpenClaw's "direct", and both products' "group" and
+// "channel".
+func isPeerKind(s string) bool {
+	return strings.EqualFold(s, "direct") || strings.EqualFold(s, "dm") ||
+		strings.EqualFold(s, "group") || strings.EqualFold(s, "channel")
+}
+
+// isThreadMarker reports whether a key segment starts a thread or topic
+// suffix (:thread:<id>, Telegram's :topic:<id>), which does not change who
+// the peer is.
+func isThreadMarker(s string) bool {
+	return strings.EqualFold(s, "thread") || strings.EqualFold(s, "topic")
+}
+
+// ParseSessionKey reads agent, channel, account and peer out of a session
+// key. The shapes, by dmScope (clawdbot-formats.md §3, openclaw-formats.md
+// §4 and §8):
+//
+//	agent:<a>:main (or <mainKey>)                  main: shared by every DM
+//	agent:<a>:dm:<peer>, agent:<a>:direct:<peer>   per-peer
+//	agent:<a>:<ch>:dm:<peer>, …:<ch>:direct:<peer> per-channel-peer
+//	agent:<a>:<ch>:<acct>:dm|direct:<peer>         per-account-channel-peer
+//	agent:<a>:<ch>:group|channel:<id>              groups and rooms
+//
+// each optionally followed by :thread:<id> or :topic:<id>. Clawdbot writes
+// "dm", OpenClaw 2026.9 "direct"; both lower-case the peer. The peer kind
+// is looked for only where these shapes put it (third to fifth segment):
+// a key of another shape (cron, hooks, subagents) names no peer, rather
+// than a wrong one.
 func ParseSessionKey(key string) KeyInfo {
 	parts := strings.Split(key, ":")
 	var ki KeyInfo
-	if len(parts) < 2 || parts[0] != "agent" {
-		ki.Shared = key == "global"
+	if len(parts) < 2 || !strings.EqualFold(parts[0], "agent") {
+		ki.Shared = strings.EqualFold(key, "global")
 		return ki
 	}
 	ki.Agent = parts[1]
 	rest := parts[2:]
-	// Thread and topic suffixes do not change who the peer is.
-	for i, p := range rest {
-		if p == "thread" || p == "topic" {
-			rest = rest[:i]
-			break
+	for i := 0; i < len(rest) && i <= 2; i++ {
+		if !isPeerKind(rest[i]) {
+			continue
 		}
-	}
-	for i, p := range rest {
-		switch p {
-		case "dm", "group", "channel":
-			if i+1 < len(rest) {
-				ki.Peer = strings.Join(rest[i+1:], ":")
-				if i > 0 {
-					ki.Channel = rest[i-1]
-				}
-				return ki
+		peer := rest[i+1:]
+		// The suffix is looked for after the peer's first segment, so a
+		// peer id that reads "thread" stays a peer.
+		for j := 1; j < len(peer); j++ {
+			if isThreadMarker(peer[j]) {
+				peer = peer[:j]
+				break
 			}
+		}
+		if len(peer) == 0 || peer[0] == "" {
+			continue
+		}
+		ki.Peer = strings.Join(peer, ":") // group ids may hold ':' (Matrix rooms)
+		if i >= 1 {
+			ki.Channel = rest[0]
+		}
+		if i == 2 {
+			ki.Account = rest[1]
+		}
+		return ki
+	}
+	for j := 1; j < len(rest); j++ {
+		if isThreadMarker(rest[j]) {
+			rest = rest[:j]
+			break
 		}
 	}
 	if len(rest) == 1 {

@@ -218,9 +218,7 @@ func (c *Clawdbot) assistant(entry, msg *fastjson.Value) Result {
 		model = c.name(entry.GetStringBytes("model"))
 	}
 	stop := c.name(msg.GetStringBytes("stopReason"))
-	// Not provider calls: the gateway's chat.inject / slash-command replies
-	// and the mirrors of outbound deliveries (clawdbot-formats.md §2.5).
-	if stop == "injected" || (provider == "clawdbot" && model == "delivery-mirror") {
+	if stop == "injected" || syntheticModel(provider, model) {
 		return Result{Kind: KindSynthetic}
 	}
 	if usage == nil || usage.Type() != fastjson.TypeObject {
@@ -280,6 +278,19 @@ func (c *Clawdbot) assistant(entry, msg *fastjson.Value) Result {
 		return bad(err)
 	}
 	return Result{Kind: KindUsage, Event: ev}
+}
+
+// syntheticModel reports whether an assistant line is the gateway's own
+// rather than a provider call: its chat.inject, /usage cost, /compact and
+// refusal replies, and the mirrors of outbound deliveries. Clawdbot marks
+// the replies with stopReason "injected" and the mirrors with provider
+// "clawdbot" (clawdbot-formats.md §2.5); OpenClaw 2026.9 writes both as
+// provider "openclaw" with one of two reserved models, stopReason "stop"
+// and zero usage (openclaw-formats.md §2), which would otherwise count as
+// requests. Any other model of a provider named "openclaw" is a call.
+func syntheticModel(provider, model string) bool {
+	return (provider == "openclaw" || provider == "clawdbot") &&
+		(model == "gateway-injected" || model == "delivery-mirror")
 }
 
 func bad(err error) Result { return Result{Kind: KindBad, Err: err} }
@@ -582,8 +593,12 @@ func envelope(msg *fastjson.Value) Result {
 	return Result{Kind: KindEnvelope, Channel: ch, Peer: strings.Clone(peer)}
 }
 
-// ParseEnvelope reads "[<Channel> <from> ...] body" and returns the channel
-// (lower-cased) and the sender (an E.164 number or a group id).
+// ParseEnvelope reads an inbound envelope, "[<Channel> <from> ...] body", and
+// returns the channel (lower-cased) and the sender's id: an E.164 number or
+// a group id. <from> is the id itself (Clawdbot; OpenClaw when the sender
+// has no display name) or "<label> id:<id>" (OpenClaw's
+// formatInboundFromLabel: a DM sender's display name or a group's label,
+// either of which may hold spaces; openclaw-formats.md §5).
 func ParseEnvelope(text string) (channel, from string, ok bool) {
 	if !strings.HasPrefix(text, "[") {
 		return "", "", false
@@ -600,6 +615,18 @@ func ParseEnvelope(text string) (channel, from string, ok bool) {
 	if !knownChannels[ch] {
 		return "", "", false
 	}
-	from = strings.TrimPrefix(fields[1], ch+":")
+	from = fields[1]
+	// The id comes after the label, and the label is a display name the
+	// sender chooses, which may itself read " id:+…": the last marker is
+	// the one OpenClaw wrote. Nothing after the id (elapsed time, host,
+	// timestamp) holds one. OpenClaw neutralises brackets in the label, so
+	// the first ']' ends the header and the body's own "id:" is never read.
+	for i := len(fields) - 1; i >= 1; i-- {
+		if f := fields[i]; len(f) > len("id:") && strings.EqualFold(f[:len("id:")], "id:") {
+			from = f[len("id:"):]
+			break
+		}
+	}
+	from = strings.TrimPrefix(from, ch+":")
 	return ch, from, true
 }
