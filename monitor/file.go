@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
+
 	"github.com/quotawatch/quotawatch/parser"
 	"github.com/quotawatch/quotawatch/store"
 )
@@ -126,8 +128,50 @@ func seal(f *os.File, cp *store.Checkpoint) {
 	cp.TailHash, _ = hashAt(f, cp.Offset-n, n)
 }
 
+// lineSource is a kind whose items are files of JSON lines, read from a
+// byte-offset checkpoint by this file's reader (clawdbot.go, jsonl.go).
+type lineSource interface {
+	Source
+	// fileAgent names the agent a file's events are keyed and billed by.
+	fileAgent(path string) string
+	// sink returns the handler of one read of f's lines.
+	sink(m *Monitor, f *os.File) lineSink
+}
+
+// lineSink turns the complete lines of one read of one file into events.
+type lineSink interface {
+	// line handles one complete line (without its '\n') that starts at
+	// byte start of the file.
+	line(m *Monitor, fs *fileState, line []byte, start int64)
+	// done ends the read.
+	done()
+}
+
+// fileChanged is what a file event means to a line source: a file to read
+// again, or a path that no longer names the file it named.
+func (m *Monitor) fileChanged(ev fsnotify.Event, ch *changes) {
+	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		delete(m.paths, ev.Name)
+		return
+	}
+	ch.add(ev.Name)
+}
+
+// filePending is how many bytes of a file are past its checkpoint.
+func (m *Monitor) filePending(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	off := int64(0)
+	if fs := m.files[fileIDOf(fi)]; fs != nil {
+		off = fs.cp.Offset
+	}
+	return max(fi.Size()-off, 0)
+}
+
 // processFile reads the complete lines a file gained since its checkpoint.
-func (m *Monitor) processFile(path string, src *Source) {
+func (m *Monitor) processFile(path string, src lineSource) {
 	// Fast path for the periodic rescan of quiet files: same identity, same
 	// size as consumed, nothing to open. A file seen for the first time in
 	// this process is always opened and verified.
@@ -163,13 +207,13 @@ func (m *Monitor) processFile(path string, src *Source) {
 	delete(m.badPaths, path)
 	id := fileIDOf(fi)
 	size := fi.Size()
-	agent := src.Name
-	if src.Type == SourceClawdbot {
-		agent = agentOf(path)
-	}
+	agent := src.fileAgent(path)
+	m.cur = src.stats()
 	fs := m.files[id]
 	if _, seen := m.paths[path]; !seen {
 		m.stats.files.Add(1)
+		m.cur.files.Add(1)
+		m.cur.items.Add(1)
 	}
 	m.paths[path] = id
 	if fs == nil {
@@ -211,7 +255,7 @@ func (m *Monitor) unreadable(path, msg string, args ...any) {
 // errNULBlock is the reason a line holding NUL bytes is (partly) bad.
 var errNULBlock = errors.New("NUL bytes (a zero-filled block, as a crash leaves) and whatever preceded them on the line")
 
-func (m *Monitor) readFrom(f *os.File, fs *fileState, src *Source, size int64) {
+func (m *Monitor) readFrom(f *os.File, fs *fileState, src lineSource, size int64) {
 	cp := &fs.cp
 	if fs.partialAt != cp.Offset || cp.Offset+fs.partial > size {
 		// The checkpoint moved, or the file shrank under the scanned part:
@@ -243,20 +287,8 @@ func (m *Monitor) readFrom(f *os.File, fs *fileState, src *Source, size int64) {
 		fs.partial = 0
 	}
 	fs.reader(r, f, cp.Offset)
-	cb := clawdbots.Get().(*parser.Clawdbot)
-	defer clawdbots.Put(cb)
-	var jl *parser.JSONL
-	if src.Type == SourceJSONL {
-		// One parser per source: its field paths are split once, not on
-		// every append a live log gets.
-		if jl = m.jsonl[src]; jl == nil {
-			jl = parser.NewJSONL(src.Fields)
-			m.jsonl[src] = jl
-		}
-	}
-	// The session is looked up lazily: a file whose header names another
-	// sessionId than its file name must not leave a phantom session behind.
-	var sess *sessionState
+	sk := src.sink(m, f)
+	defer sk.done()
 	var long []byte
 	var lineLen int64 // bytes of the current line read so far
 	var junk int64    // bytes of it up to and including its last NUL
@@ -323,14 +355,8 @@ func (m *Monitor) readFrom(f *os.File, fs *fileState, src *Source, size int64) {
 			m.consume(fs, rest)
 			if oversized {
 				m.badLine(fs, errors.New("line longer than max_line_bytes ("+strconv.Itoa(m.cfg.MaxLineBytes)+")"))
-			} else if jl != nil {
-				m.jsonlLine(f, fs, src, jl, line, start)
 			} else {
-				if sess == nil {
-					sess = m.sess.peek(cp.Agent, cp.SessionID)
-				}
-				cb.WantEnvelope = sess == nil || rank(sess.Origin) < rank(originEnvelope)
-				sess = m.clawdbotLine(fs, cb, sess, line, start)
+				sk.line(m, fs, line, start)
 			}
 		}
 		long, lineLen, junk, opens, pending, oversized, progressed = nil, 0, 0, false, false, false, true
@@ -350,6 +376,7 @@ func (m *Monitor) consume(fs *fileState, n int64) {
 	fs.cp.Offset += n
 	fs.cp.Lines++
 	m.stats.lines.Add(1)
+	m.cur.lines.Add(1)
 	m.stats.bytes.Add(n)
 	m.batchBytes += n
 	if m.Progress != nil {
@@ -365,103 +392,11 @@ func (m *Monitor) checkpoint(f *os.File, fs *fileState) {
 func (m *Monitor) badLine(fs *fileState, err error) {
 	fs.cp.Bad++
 	m.stats.bad.Add(1)
+	m.cur.bad.Add(1)
 	// Rate-limited: the first few per file, then every thousandth.
 	if fs.badLogged < 5 || fs.cp.Bad%1000 == 0 {
 		fs.badLogged++
 		m.log.Warn("bad line skipped", "file", fs.cp.Path, "line", fs.cp.Lines, "bad_in_file", fs.cp.Bad, "err", err)
-	}
-}
-
-func (m *Monitor) clawdbotLine(fs *fileState, p *parser.Clawdbot, sess *sessionState, line []byte, start int64) *sessionState {
-	res := p.Parse(line)
-	switch res.Kind {
-	case parser.KindBad:
-		m.badLine(fs, res.Err)
-	case parser.KindSynthetic:
-		fs.cp.Synthetic++
-		m.stats.synthetic.Add(1)
-	case parser.KindHeader:
-		if res.SessionID != fs.cp.SessionID {
-			fs.cp.SessionID = res.SessionID
-			sess = nil
-		}
-	case parser.KindEnvelope:
-		if sess == nil {
-			sess = m.sess.get(fs.cp.Agent, fs.cp.SessionID, m.now().UnixMilli())
-		}
-		if m.sess.learn(sess, originEnvelope, sess.Key, res.Channel, res.Peer, sess.Hint) {
-			m.batch.Moves = append(m.batch.Moves, store.Move{Agent: sess.Agent, SessionID: sess.SessionID, Customer: sess.Customer})
-		}
-	case parser.KindUsage:
-		if sess == nil {
-			sess = m.sess.get(fs.cp.Agent, fs.cp.SessionID, m.now().UnixMilli())
-		}
-		ev := &res.Event
-		// One allocation per key (keys.go): it is built for every event.
-		var key string
-		if ev.EntryID != "" {
-			key = clawdbotKey(fs.cp.Agent, fs.cp.SessionID, ev.EntryID)
-		} else {
-			key = clawdbotOffsetKey(fs.cp.Agent, fs.cp.SessionID, start)
-		}
-		m.addEvent(fs, sess, key, ev)
-	}
-	return sess
-}
-
-func (m *Monitor) jsonlLine(f *os.File, fs *fileState, src *Source, p *parser.JSONL, line []byte, start int64) {
-	if start == 0 {
-		fs.firstLine = hashBytes(line)
-	}
-	res := p.Parse(line)
-	switch res.Kind {
-	case parser.KindBad:
-		m.badLine(fs, res.Err)
-		return
-	case parser.KindUsage:
-	default:
-		return
-	}
-	ev := &res.Event
-	sid := ev.SessionID
-	if sid == "" {
-		sid = "customer:" + ev.Customer
-	}
-	sess := m.sess.get(src.Name, sid, m.now().UnixMilli())
-	if ev.Customer != "" && m.sess.learn(sess, originLog, sess.Key, sess.Channel, ev.Customer, ev.Customer) {
-		m.batch.Moves = append(m.batch.Moves, store.Move{Agent: sess.Agent, SessionID: sess.SessionID, Customer: sess.Customer})
-	}
-	var key string
-	if ev.EntryID != "" {
-		key = jsonlKey(src.Name, ev.EntryID)
-	} else {
-		if fs.firstLine == 0 {
-			// Resumed mid-file after a restart: recover the first line's hash.
-			fs.firstLine = firstLineHash(f)
-		}
-		key = jsonlOffsetKey(src.Name, fs.firstLine, start)
-	}
-	m.addEvent(fs, sess, key, ev)
-}
-
-// firstLineHash hashes a log's whole first line (without its '\n'), as
-// jsonlLine does when it reads the line itself: however long the line, a
-// process that resumes mid-file must key lines as one that read from the
-// start. It reads the open file, not its path, which may name another
-// file by now.
-func firstLineHash(f *os.File) uint64 {
-	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, 1<<62), 64<<10)
-	h := fnv.New64a()
-	for {
-		chunk, err := r.ReadSlice('\n')
-		if err == nil {
-			h.Write(chunk[:len(chunk)-1])
-			return h.Sum64()
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return 0
-		}
-		h.Write(chunk)
 	}
 }
 
@@ -489,6 +424,7 @@ func (m *Monitor) addEvent(fs *fileState, sess *sessionState, key string, ev *pa
 	}
 	fs.cp.Events++
 	m.stats.events.Add(1)
+	m.cur.events.Add(1)
 	m.batch.Events = append(m.batch.Events, store.Event{
 		Key: key, Agent: sess.Agent, SessionID: sess.SessionID, TimeMs: ts,
 		Customer: sess.Customer, Period: m.attr.PeriodOf(sess.Customer, ts),

@@ -50,10 +50,10 @@ type running struct {
 	done   chan error
 }
 
-func (h *harness) run(rescan time.Duration, sources ...Source) *running {
+func (h *harness) run(rescan time.Duration, sources ...SourceConfig) *running {
 	h.t.Helper()
 	if len(sources) == 0 {
-		sources = []Source{{Type: SourceClawdbot, Dir: h.dir}}
+		sources = []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}}
 	}
 	st := h.open()
 	lb := &logBuffer{}
@@ -447,7 +447,7 @@ func TestSourceWithNoTranscriptIsWarned(t *testing.T) {
 		t.Fatal(err)
 	}
 	glob := filepath.Join(t.TempDir(), "*.jsonl")
-	sources := []Source{{Type: SourceClawdbot, Dir: wrong}, {Type: SourceJSONL, Name: "proxy", Path: glob}}
+	sources := []SourceConfig{{Type: SourceClawdbot, Dir: wrong}, {Type: SourceJSONL, Name: "proxy", Path: glob}}
 	st := h.open()
 	m := New(Config{Sources: sources}, st, h.attr, nil)
 	lb := &logBuffer{}

@@ -13,28 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/quotawatch/quotawatch/parser"
 	"github.com/quotawatch/quotawatch/store"
 )
-
-// Source types.
-const (
-	SourceClawdbot = "clawdbot"
-	SourceJSONL    = "jsonl"
-)
-
-// Source is one place to read usage from.
-type Source struct {
-	// Type is "clawdbot" (session transcripts under <Dir>/agents/*/sessions/)
-	// or "jsonl" (any request log matched by the glob Path).
-	Type string
-	Dir  string
-	Path string
-	// Name identifies a jsonl source; it stands in for the agent in keys
-	// and attribution.
-	Name   string
-	Fields parser.Fields
-}
 
 // Price is a model's price in USD per million tokens, used only for calls
 // whose line carried no cost.
@@ -49,7 +29,7 @@ type Price struct {
 
 // Config is the monitor's part of the configuration.
 type Config struct {
-	Sources []Source
+	Sources []SourceConfig
 	Prices  []Price
 	// MaxLineBytes bounds one line; longer lines are counted as bad and skipped.
 	MaxLineBytes int
@@ -81,6 +61,9 @@ type Stats struct {
 	// Warnings are what discovery and session stores warned about (empty
 	// sources, skipped duplicate or broken directories, unusable stores).
 	Warnings []string `json:"warnings"`
+	// Sources is what each source read, in the order of the configuration
+	// (or of the backfill PATHs).
+	Sources []SourceStats `json:"sources"`
 }
 
 // Monitor reads sources into the store.
@@ -97,6 +80,15 @@ type Monitor struct {
 	// Progress, when set, is told how many bytes were read (backfill's bar).
 	Progress func(n int64)
 
+	// sources are built from cfg.Sources (srcErr says why one could not be).
+	sources []Source
+	srcErr  error
+	// read are the sources counted in Stats: the configured ones, or
+	// backfill's PATHs.
+	read []Source
+	// cur counts for the source being read.
+	cur *sourceStats
+
 	files map[store.FileID]*fileState
 	paths map[string]store.FileID
 	sess  *sessions
@@ -106,8 +98,7 @@ type Monitor struct {
 	batchBytes int64
 	stores     map[string]storeStamp
 	badPaths   map[string]bool // unreadable files already reported
-	jsonl      map[*Source]*parser.JSONL
-	follow     followState // session-store reading and warnings (run.go)
+	follow     followState     // session-store reading and warnings (run.go)
 
 	stats struct {
 		files, unreadable, lines, bytes, events, inserted, dups, synthetic, bad atomic.Int64
@@ -133,10 +124,20 @@ func New(cfg Config, st *store.Store, attr *Attributor, log *slog.Logger) *Monit
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Monitor{cfg: cfg, st: st, attr: attr, log: log, now: time.Now,
+	m := &Monitor{cfg: cfg, st: st, attr: attr, log: log, now: time.Now,
 		files: map[store.FileID]*fileState{}, paths: map[string]store.FileID{}, stores: map[string]storeStamp{}, badPaths: map[string]bool{},
-		jsonl: map[*Source]*parser.JSONL{},
-		batch: &store.Batch{}}
+		batch: &store.Batch{}, cur: newSourceStats("", "")}
+	var errs []error
+	for i, c := range cfg.Sources {
+		src, err := newSource(c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("source %d: %w", i, err))
+			continue
+		}
+		m.sources = append(m.sources, src)
+	}
+	m.srcErr = errors.Join(errs...)
+	return m
 }
 
 // SetClock replaces the clock (tests).
@@ -144,11 +145,20 @@ func (m *Monitor) SetClock(now func() time.Time) { m.now = now }
 
 // Stats returns the counters so far.
 func (m *Monitor) Stats() Stats {
-	return Stats{
+	s := Stats{
 		Files: m.stats.files.Load(), Unreadable: m.stats.unreadable.Load(), Lines: m.stats.lines.Load(),
 		Bytes: m.stats.bytes.Load(), Events: m.stats.events.Load(), Inserted: m.stats.inserted.Load(),
 		Duplicates: m.stats.dups.Load(), Synthetic: m.stats.synthetic.Load(), Bad: m.stats.bad.Load(),
+		Sources: []SourceStats{},
 	}
+	seen := map[*sourceStats]bool{}
+	for _, src := range m.read {
+		if st := src.stats(); !seen[st] {
+			seen[st] = true
+			s.Sources = append(s.Sources, st.snapshot())
+		}
+	}
+	return s
 }
 
 // load reads checkpoints and sessions and applies the current mapping to

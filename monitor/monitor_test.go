@@ -90,7 +90,7 @@ func (h *harness) backfill() Stats {
 	h.t.Helper()
 	st := h.open()
 	defer st.Close()
-	m := New(Config{Sources: []Source{{Type: SourceClawdbot, Dir: h.dir}}, Prices: h.prices}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}}, Prices: h.prices}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s, err := m.Backfill(context.Background(), nil, nil)
 	if err != nil {
 		h.t.Fatal(err)
@@ -380,7 +380,7 @@ func TestBadInputIsCountedAndSkipped(t *testing.T) {
 		`{"type":"message","id":"w","message":{"role":"assistant","provider":"p","model":"m","usage":{"input":"abc"}}}`+"\n"+
 		call("c2", 20))
 	st := h.open()
-	m := New(Config{Sources: []Source{{Type: SourceClawdbot, Dir: h.dir}}, MaxLineBytes: 1 << 20}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}}, MaxLineBytes: 1 << 20}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s, err := m.Backfill(context.Background(), nil, nil)
 	st.Close()
 	if err != nil {
@@ -398,7 +398,7 @@ func TestRunFollowsLiveFiles(t *testing.T) {
 	h := newHarness(t)
 	st := h.open()
 	defer st.Close()
-	m := New(Config{Sources: []Source{{Type: SourceClawdbot, Dir: h.dir}}, Rescan: time.Hour}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}}, Rescan: time.Hour}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
@@ -450,20 +450,20 @@ func TestSameSizeRewriteWhileRunningIsNoticed(t *testing.T) {
 	h := newHarness(t)
 	st := h.open()
 	defer st.Close()
-	m := New(Config{Sources: []Source{{Type: SourceClawdbot, Dir: h.dir}}, Rescan: time.Hour}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}}, Rescan: time.Hour}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	p := h.path("main", "abababab.jsonl")
 	appendFile(t, p, fmt.Sprintf(header, "abababab")+call("c1", 10))
 	ctx := context.Background()
 	m.load(ctx)
 	m.startWriter()
-	src := &m.cfg.Sources[0]
-	m.processFile(p, src)
+	src := m.sources[0]
+	src.read(m, p)
 	// Rewritten in place to exactly the same size: a different call.
 	time.Sleep(10 * time.Millisecond) // a distinct mtime
 	if err := os.WriteFile(p, []byte(fmt.Sprintf(header, "abababab")+call("c2", 20)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m.processFile(p, src)
+	src.read(m, p)
 	if err := m.finish(); err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +480,7 @@ func TestUnreadableFileReportedOnce(t *testing.T) {
 	appendFile(t, h.path("main", "cdcdcdcd.jsonl"), fmt.Sprintf(header, "cdcdcdcd")+call("c1", 10))
 	st := h.open()
 	defer st.Close()
-	m := New(Config{Sources: []Source{{Type: SourceClawdbot, Dir: h.dir}}, Rescan: 20 * time.Millisecond}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}}, Rescan: 20 * time.Millisecond}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx, nil) }()
@@ -500,7 +500,7 @@ func TestJSONLSource(t *testing.T) {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	src := Source{Type: SourceJSONL, Name: "proxy", Path: filepath.Join(logDir, "*.jsonl"), Fields: parser.DefaultFields()}
+	src := SourceConfig{Type: SourceJSONL, Name: "proxy", Path: filepath.Join(logDir, "*.jsonl"), Fields: parser.DefaultFields()}
 	line := `{"id":"%s","time":"2026-11-05T10:00:00Z","customer":"%s","model":"m","usage":{"prompt_tokens":%d,"completion_tokens":1},"cost":0.25}` + "\n"
 	// One log with request ids, one without (keyed by file and offset).
 	appendFile(t, filepath.Join(logDir, "a.jsonl"), fmt.Sprintf(line, "r1", "salon", 10)+fmt.Sprintf(line, "r2", "+966500000001", 20))
@@ -508,7 +508,7 @@ func TestJSONLSource(t *testing.T) {
 	backfill := func() Stats {
 		st := h.open()
 		defer st.Close()
-		m := New(Config{Sources: []Source{src}}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		m := New(Config{Sources: []SourceConfig{src}}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		s, err := m.Backfill(context.Background(), nil, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -51,7 +51,7 @@ func TestRefusedEventsAreBadLinesAndIngestGoesOn(t *testing.T) {
 		modelCall("c3", "inf-priced", 2000, "")+
 		modelCall("c4", "m", 20, "0.5"))
 	cfg := Config{
-		Sources: []Source{{Type: SourceClawdbot, Dir: h.dir}, {Type: SourceJSONL, Name: "proxy", Path: filepath.Join(logDir, "*.jsonl"), Fields: parser.DefaultFields()}},
+		Sources: []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}, {Type: SourceJSONL, Name: "proxy", Path: filepath.Join(logDir, "*.jsonl"), Fields: parser.DefaultFields()}},
 		Prices:  []Price{{Model: "inf-priced", Input: math.Inf(1)}},
 		Rescan:  time.Hour,
 	}

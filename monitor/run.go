@@ -23,13 +23,13 @@ type storeStamp struct {
 	mtime time.Time
 }
 
-// unit is a set of files read with one source's rules.
+// unit is what one source holds right now.
 type unit struct {
-	src    *Source
+	src    Source
 	where  string   // what was searched, for the "no transcript" warning
 	dirs   []string // directories to watch
-	stores []string // sessions.json files
-	files  []string
+	stores []string // sessions.json files, read before the items
+	items  []string // files (or databases) to read, each by src
 }
 
 // notice is a warning about what discovery or a session store showed,
@@ -105,7 +105,7 @@ func (m *Monitor) warnings() []string {
 // warnEmpty warns about a source that holds no transcript: a wrong path or
 // an unfollowed link would otherwise meter nothing in silence.
 func (m *Monitor) warnEmpty(u unit) {
-	if len(u.files) == 0 && u.where != "" {
+	if len(u.items) == 0 && u.where != "" {
 		m.notice(notice{key: "empty\x00" + u.where, msg: "source holds no transcript; nothing is metered from it until one appears", args: []any{"looked_in", u.where}})
 	}
 }
@@ -166,77 +166,6 @@ func (f *finder) claim(id store.FileID, p string) bool {
 	return true
 }
 
-// discover lists what a source holds right now. Symlinked agent and
-// sessions directories are followed (the path through the link is kept,
-// so the agent is the link's name, as Clawdbot sees it). Discovery never
-// descends past agents/*/sessions/, so a symlink loop can only show up as
-// ELOOP from stat, never as endless recursion.
-func (f *finder) discover(src *Source) unit {
-	u := unit{src: src}
-	switch src.Type {
-	case SourceClawdbot:
-		agents := filepath.Join(src.Dir, "agents")
-		u.where = filepath.Join(agents, "*", "sessions")
-		u.dirs = append(u.dirs, src.Dir, agents)
-		for _, a := range f.listDir(agents) {
-			ad := filepath.Join(agents, a.Name())
-			if !a.IsDir() {
-				// os.DirEntry.IsDir is false for a symlink to a directory.
-				if a.Type()&os.ModeSymlink == 0 {
-					continue
-				}
-				if _, ok := f.statDir(ad); !ok {
-					continue
-				}
-			}
-			sd := filepath.Join(ad, "sessions")
-			id, ok := f.statDir(sd)
-			if !ok {
-				u.dirs = append(u.dirs, ad) // to see sessions/ appear
-				continue
-			}
-			if !f.claim(id, sd) {
-				continue
-			}
-			u.dirs = append(u.dirs, ad, sd)
-			f.addSessionsDir(&u, sd)
-		}
-	case SourceJSONL:
-		u.where = src.Path
-		matches, _ := filepath.Glob(src.Path)
-		dirs := map[string]bool{}
-		if !strings.ContainsAny(filepath.Dir(src.Path), "*?[") {
-			dirs[filepath.Dir(src.Path)] = true
-		}
-		for _, m := range matches {
-			if fi, err := os.Stat(m); err == nil && fi.Mode().IsRegular() {
-				u.files = append(u.files, m)
-				dirs[filepath.Dir(m)] = true
-			}
-		}
-		for d := range dirs {
-			u.dirs = append(u.dirs, d)
-		}
-		sort.Strings(u.dirs)
-	}
-	sort.Strings(u.files)
-	return u
-}
-
-func (f *finder) addSessionsDir(u *unit, sd string) {
-	for _, e := range f.listDir(sd) {
-		if e.IsDir() {
-			continue
-		}
-		p := filepath.Join(sd, e.Name())
-		if e.Name() == "sessions.json" {
-			u.stores = append(u.stores, p)
-		} else if isTranscript(e.Name()) {
-			u.files = append(u.files, p)
-		}
-	}
-}
-
 // resolve turns backfill arguments into units: a state dir (with agents/),
 // a sessions dir, or single transcript files.
 func (f *finder) resolve(paths []string) ([]unit, error) {
@@ -250,20 +179,23 @@ func (f *finder) resolve(paths []string) ([]unit, error) {
 		switch {
 		case fi.IsDir():
 			if st, err := os.Stat(filepath.Join(abs, "agents")); err == nil && st.IsDir() {
-				out = append(out, f.discover(&Source{Type: SourceClawdbot, Dir: abs}))
+				out = append(out, newStateDir(SourceConfig{Type: SourceClawdbot, Dir: abs}).discover(f))
 				continue
 			}
 			if !f.claim(fileIDOf(fi), abs) {
 				continue
 			}
-			u := unit{src: &Source{Type: SourceClawdbot, Dir: abs}, where: abs, dirs: []string{abs}}
-			f.addSessionsDir(&u, abs)
-			sort.Strings(u.files)
+			src := newClawdbot(SourceConfig{Type: SourceClawdbot, Dir: abs}, newSourceStats(SourceClawdbot, SourceClawdbot+":"+abs))
+			u := unit{src: src, where: abs, dirs: []string{abs}}
+			addSessionsDir(f, &u, abs)
+			sort.Strings(u.items)
 			out = append(out, u)
 		default:
-			u := unit{src: &Source{Type: SourceClawdbot, Dir: filepath.Dir(abs)}, where: abs, files: []string{abs}}
-			if _, err := os.Stat(filepath.Join(filepath.Dir(abs), "sessions.json")); err == nil {
-				u.stores = []string{filepath.Join(filepath.Dir(abs), "sessions.json")}
+			dir := filepath.Dir(abs)
+			src := newClawdbot(SourceConfig{Type: SourceClawdbot, Dir: dir}, newSourceStats(SourceClawdbot, SourceClawdbot+":"+dir))
+			u := unit{src: src, where: abs, items: []string{abs}}
+			if _, err := os.Stat(filepath.Join(dir, "sessions.json")); err == nil {
+				u.stores = []string{filepath.Join(dir, "sessions.json")}
 			}
 			out = append(out, u)
 		}
@@ -351,22 +283,12 @@ func (m *Monitor) storeFailed(path string, err error) {
 	m.keep(notice{key: "store\x00" + path, msg: msg, args: []any{"file", path, "err", err}})
 }
 
-// pendingBytes is how much of the units' files is not consumed yet.
+// pendingBytes is how much of the units' items is not read yet.
 func (m *Monitor) pendingBytes(units []unit) int64 {
 	var n int64
 	for _, u := range units {
-		for _, f := range u.files {
-			fi, err := os.Stat(f)
-			if err != nil {
-				continue
-			}
-			off := int64(0)
-			if fs := m.files[fileIDOf(fi)]; fs != nil {
-				off = fs.cp.Offset
-			}
-			if fi.Size() > off {
-				n += fi.Size() - off
-			}
+		for _, it := range u.items {
+			n += u.src.pending(m, it)
 		}
 	}
 	return n
@@ -379,8 +301,11 @@ func (m *Monitor) Backfill(ctx context.Context, paths []string, total func(int64
 	var units []unit
 	f := newFinder()
 	if len(paths) == 0 {
-		for i := range m.cfg.Sources {
-			units = append(units, f.discover(&m.cfg.Sources[i]))
+		if m.srcErr != nil {
+			return Stats{}, m.srcErr
+		}
+		for _, src := range m.sources {
+			units = append(units, discoverSorted(f, src))
 		}
 	} else {
 		var err error
@@ -390,6 +315,9 @@ func (m *Monitor) Backfill(ctx context.Context, paths []string, total func(int64
 	}
 	if len(units) == 0 {
 		return Stats{}, ErrNoSources
+	}
+	for _, u := range units {
+		m.read = append(m.read, u.src)
 	}
 	if err := m.load(ctx); err != nil {
 		return Stats{}, err
@@ -421,13 +349,20 @@ func (m *Monitor) ingest(ctx context.Context, units []unit) {
 		}
 	}
 	for _, u := range units {
-		for _, f := range u.files {
+		for _, it := range u.items {
 			if ctx.Err() != nil {
 				return
 			}
-			m.processFile(f, u.src)
+			u.src.read(m, it)
 		}
 	}
+}
+
+// discoverSorted is src.discover with its items in order.
+func discoverSorted(f *finder, src Source) unit {
+	u := src.discover(f)
+	sort.Strings(u.items)
+	return u
 }
 
 // watches keeps one inotify watch per directory identity. inotify follows
@@ -475,9 +410,13 @@ func (ws *watches) update(cur map[string]store.FileID) {
 // Run catches up with every source and then follows them until ctx ends.
 // ready, when set, is called once the first catch-up is committed.
 func (m *Monitor) Run(ctx context.Context, ready func()) error {
-	if len(m.cfg.Sources) == 0 {
+	if m.srcErr != nil {
+		return m.srcErr
+	}
+	if len(m.sources) == 0 {
 		return ErrNoSources
 	}
+	m.read = m.sources
 	if err := m.load(ctx); err != nil {
 		return err
 	}
@@ -497,16 +436,19 @@ func (m *Monitor) Run(ctx context.Context, ready func()) error {
 		sw.wait()
 	}()
 	ws := &watches{w: w, path: map[string]store.FileID{}, id: map[store.FileID]string{}}
-	srcOf := map[string]*Source{} // watched dir → its source
+	srcOf := map[string][]Source{} // watched dir → the sources watching it
 	first := true
 	scan := func() {
 		var units []unit
 		f := newFinder()
 		cur := map[string]store.FileID{}
-		for i := range m.cfg.Sources {
-			u := f.discover(&m.cfg.Sources[i])
+		clear(srcOf)
+		for _, src := range m.sources {
+			u := discoverSorted(f, src)
 			for _, d := range u.dirs {
-				srcOf[d] = u.src
+				if l := srcOf[d]; len(l) == 0 || l[len(l)-1] != src {
+					srcOf[d] = append(l, src)
+				}
 				if fi, err := os.Stat(d); err == nil && fi.IsDir() {
 					cur[d] = fileIDOf(fi)
 				}
@@ -534,33 +476,31 @@ func (m *Monitor) Run(ctx context.Context, ready func()) error {
 	}
 	tick := time.NewTicker(m.cfg.Rescan)
 	defer tick.Stop()
-	dirty := map[string]*Source{}
-	storesDirty := map[string]bool{}
-	rescan := false
+	ch := newChanges()
 	for {
 		select {
 		case <-ctx.Done():
 			return m.finish()
 		case err := <-w.Errors:
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				rescan = true
+				ch.rescan = true
 			} else if err != nil {
 				m.log.Warn("file watcher", "err", err)
 			}
 		case <-tick.C:
-			rescan = true
+			ch.rescan = true
 		case res := <-sw.results:
 			m.applyStoreResult(res)
 		case ev, ok := <-w.Events:
 			if !ok {
 				return m.finish()
 			}
-			m.classify(ev, srcOf, dirty, storesDirty, &rescan)
+			m.classify(ev, srcOf, ch)
 			// Coalesce a burst of events into one pass.
 			for drained := false; !drained; {
 				select {
 				case ev := <-w.Events:
-					m.classify(ev, srcOf, dirty, storesDirty, &rescan)
+					m.classify(ev, srcOf, ch)
 				default:
 					drained = true
 				}
@@ -570,60 +510,42 @@ func (m *Monitor) Run(ctx context.Context, ready func()) error {
 			m.finish()
 			return v.(error)
 		}
-		if rescan {
-			rescan = false
-			clear(dirty)
-			clear(storesDirty)
+		if ch.rescan {
+			ch.reset()
 			scan()
 			continue
 		}
-		for s := range storesDirty {
+		for s := range ch.stores {
 			m.applyStore(ctx, s)
 		}
-		clear(storesDirty)
-		paths := make([]string, 0, len(dirty))
-		for p := range dirty {
+		paths := make([]string, 0, len(ch.items))
+		for p := range ch.items {
 			paths = append(paths, p)
 		}
 		sort.Strings(paths)
 		for _, p := range paths {
-			m.processFile(p, dirty[p])
+			ch.items[p].read(m, p)
 		}
-		clear(dirty)
+		ch.reset()
 		m.flush()
 	}
 }
 
-func (m *Monitor) classify(ev fsnotify.Event, srcOf map[string]*Source, dirty map[string]*Source, storesDirty map[string]bool, rescan *bool) {
-	dir := filepath.Dir(ev.Name)
-	src := srcOf[dir]
-	if src == nil {
+// classify asks the sources watching an event's directory what it means.
+func (m *Monitor) classify(ev fsnotify.Event, srcOf map[string][]Source, ch *changes) {
+	srcs := srcOf[filepath.Dir(ev.Name)]
+	if len(srcs) == 0 {
 		return
 	}
-	base := filepath.Base(ev.Name)
 	if ev.Has(fsnotify.Create) {
 		if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
-			*rescan = true // a new agent or sessions dir: watch it and read it
+			ch.rescan = true // a new agent or sessions dir: watch it and read it
 			return
 		}
 	}
-	switch src.Type {
-	case SourceClawdbot:
-		if base == "sessions.json" {
-			storesDirty[ev.Name] = true
-			return
-		}
-		if filepath.Base(dir) != "sessions" || !isTranscript(base) {
-			return
-		}
-	case SourceJSONL:
-		if ok, _ := filepath.Match(src.Path, ev.Name); !ok {
-			return
-		}
+	for _, src := range srcs {
+		ch.src = src
+		src.changed(m, ev, ch)
 	}
-	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-		delete(m.paths, ev.Name)
-		return
-	}
-	dirty[ev.Name] = src
+	ch.src = nil
 }

@@ -48,7 +48,7 @@ func TestThousandFilesFewGoroutinesFewWatches(t *testing.T) {
 	watchesBefore := inotifyWatches(t)
 	st := h.open()
 	defer st.Close()
-	m := New(Config{Sources: []Source{{Type: SourceClawdbot, Dir: h.dir}}, Rescan: time.Hour}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}}, Rescan: time.Hour}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)

@@ -42,7 +42,7 @@ func TestLineAfterNULBlockIsKept(t *testing.T) {
 		"\x00\x01\x02\xff binary \x00 more\n"+ // garbage with NULs: one bad line
 		strings.Repeat("\x00", 600<<10)+call("c4", 80)) // a block longer than the read buffer and than max_line_bytes
 	st := h.open()
-	m := New(Config{Sources: []Source{{Type: SourceClawdbot, Dir: h.dir}}, MaxLineBytes: 64 << 10}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}}, MaxLineBytes: 64 << 10}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s, err := m.Backfill(context.Background(), nil, nil)
 	st.Close()
 	if err != nil {
@@ -75,11 +75,11 @@ func TestLineAfterNULBlockKeepsItsRealOffset(t *testing.T) {
 	zeros := strings.Repeat("\x00", 1000)
 	p := filepath.Join(logDir, "a.jsonl")
 	appendFile(t, p, first+"\n"+zeros+fmt.Sprintf(line, 20)+"\n")
-	src := Source{Type: SourceJSONL, Name: "proxy", Path: filepath.Join(logDir, "*.jsonl"), Fields: parser.DefaultFields()}
+	src := SourceConfig{Type: SourceJSONL, Name: "proxy", Path: filepath.Join(logDir, "*.jsonl"), Fields: parser.DefaultFields()}
 	backfill := func() Stats {
 		st := h.open()
 		defer st.Close()
-		s, err := New(Config{Sources: []Source{src}}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil))).Backfill(context.Background(), nil, nil)
+		s, err := New(Config{Sources: []SourceConfig{src}}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil))).Backfill(context.Background(), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,24 +114,24 @@ type follower struct {
 	t   *testing.T
 	m   *Monitor
 	st  *store.Store
-	src *Source
+	src Source
 }
 
 func newFollower(t *testing.T, h *harness, cfg Config) *follower {
 	t.Helper()
 	st := h.open()
-	cfg.Sources = []Source{{Type: SourceClawdbot, Dir: h.dir}}
+	cfg.Sources = []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}}
 	m := New(cfg, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := m.load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	m.startWriter()
-	return &follower{t: t, m: m, st: st, src: &m.cfg.Sources[0]}
+	return &follower{t: t, m: m, st: st, src: m.sources[0]}
 }
 
 // step reads what the file gained and commits it.
 func (f *follower) step(path string) {
-	f.m.processFile(path, f.src)
+	f.src.read(f.m, path)
 	f.m.flush()
 	<-f.m.barrier()
 }
@@ -260,11 +260,11 @@ func TestResumedLogWithLongFirstLineKeysAlike(t *testing.T) {
 	line := `{"time":"2026-11-05T10:00:00Z","customer":"salon","model":"m","usage":{"prompt_tokens":%d,"completion_tokens":1},"cost":0.25,"note":"%s"}` + "\n"
 	p := filepath.Join(logDir, "a.jsonl")
 	appendFile(t, p, fmt.Sprintf(line, 10, strings.Repeat("n", 100<<10)))
-	src := Source{Type: SourceJSONL, Name: "proxy", Path: filepath.Join(logDir, "*.jsonl"), Fields: parser.DefaultFields()}
+	src := SourceConfig{Type: SourceJSONL, Name: "proxy", Path: filepath.Join(logDir, "*.jsonl"), Fields: parser.DefaultFields()}
 	backfill := func() Stats {
 		st := h.open()
 		defer st.Close()
-		s, err := New(Config{Sources: []Source{src}}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil))).Backfill(context.Background(), nil, nil)
+		s, err := New(Config{Sources: []SourceConfig{src}}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil))).Backfill(context.Background(), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

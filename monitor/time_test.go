@@ -25,7 +25,7 @@ func (h *harness) backfillAt(now time.Time) (Stats, string) {
 	st := h.open()
 	defer st.Close()
 	var logs bytes.Buffer
-	m := New(Config{Sources: []Source{{Type: SourceClawdbot, Dir: h.dir}}}, st, h.attr, slog.New(slog.NewTextHandler(&logs, nil)))
+	m := New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}}}, st, h.attr, slog.New(slog.NewTextHandler(&logs, nil)))
 	m.SetClock(func() time.Time { return now })
 	s, err := m.Backfill(context.Background(), nil, nil)
 	if err != nil {
@@ -115,7 +115,7 @@ func TestFarFutureLineIsABadLineAndItsNeighboursAreStored(t *testing.T) {
 func TestNonFiniteNumbersAreBadLinesAndMeteringGoesOn(t *testing.T) {
 	h := newHarness(t)
 	logDir := t.TempDir()
-	jl := Source{Type: SourceJSONL, Name: "proxy", Path: logDir + "/*.jsonl", Fields: parser.DefaultFields()}
+	jl := SourceConfig{Type: SourceJSONL, Name: "proxy", Path: logDir + "/*.jsonl", Fields: parser.DefaultFields()}
 	good := `{"id":"g%d","time":"2026-11-05T10:00:00Z","customer":"salon","usage":{"prompt_tokens":%d,"completion_tokens":1},"cost":0.25}` + "\n"
 	appendFile(t, logDir+"/a.jsonl", fmt.Sprintf(good, 1, 10)+
 		`{"id":"b1","time":"2026-11-05T10:00:01Z","customer":"salon","usage":{"prompt_tokens":1},"cost":"NaN"}`+"\n"+
@@ -130,7 +130,7 @@ func TestNonFiniteNumbersAreBadLinesAndMeteringGoesOn(t *testing.T) {
 		timedCall("x4", "2026-11-10T10:00:01.000Z", 30))
 	st := h.open()
 	var logs bytes.Buffer
-	m := New(Config{Sources: []Source{{Type: SourceClawdbot, Dir: h.dir}, jl}}, st, h.attr, slog.New(slog.NewTextHandler(&logs, nil)))
+	m := New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}, jl}}, st, h.attr, slog.New(slog.NewTextHandler(&logs, nil)))
 	m.SetClock(func() time.Time { return time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC) })
 	s, err := m.Backfill(context.Background(), nil, nil)
 	st.Close()

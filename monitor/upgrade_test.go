@@ -83,7 +83,7 @@ func TestUpgradedDatabaseKeepsEveryEventOnceAndSplitsTheCollidingPair(t *testing
 		t.Fatal(err)
 	}
 	attr := NewAttributor([]Customer{{ID: "acme"}}, "acme", time.UTC)
-	cfg := Config{Sources: []Source{
+	cfg := Config{Sources: []SourceConfig{
 		{Type: SourceClawdbot, Dir: filepath.Join(root, "state")},
 		{Type: SourceJSONL, Name: "proxy", Path: filepath.Join(root, "proxy", "*.jsonl"), Fields: parser.DefaultFields()},
 	}}

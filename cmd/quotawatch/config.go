@@ -348,7 +348,7 @@ func (c *Config) attributor() *monitor.Attributor {
 func (c *Config) monitorConfig() monitor.Config {
 	mc := monitor.Config{Prices: c.Prices, MaxLineBytes: c.Monitor.MaxLineBytes, BatchEvents: c.Monitor.BatchEvents, Rescan: c.Monitor.Rescan}
 	for _, s := range c.Sources {
-		mc.Sources = append(mc.Sources, monitor.Source{Type: s.Type, Dir: s.Dir, Path: s.Path, Name: s.Name, Fields: s.Fields})
+		mc.Sources = append(mc.Sources, monitor.SourceConfig{Type: s.Type, Dir: s.Dir, Path: s.Path, Name: s.Name, Fields: s.Fields})
 	}
 	return mc
 }

@@ -1,0 +1,29 @@
+package monitor
+
+// The openclaw kind: OpenClaw 2026.8.1 and later keep sessions and
+// transcripts in SQLite, <state>/agents/<agentId>/agent/openclaw-agent.sqlite
+// (listed reliably by <state>/openclaw.sqlite's agent_databases), not in
+// live JSONL files. It is a part of a state dir (stateDir, source.go), so a
+// `clawdbot` or `openclaw` source reads JSONL transcripts, databases, or
+// both, whatever the install holds.
+//
+// Plugging it in is this one constructor: return a statePart whose
+//   - discover lists the agent databases as items and their directories
+//     (agents/<id>/agent/, and the state dir) as dirs to watch;
+//   - changed maps a write to <db>, <db>-wal (or the state database) to the
+//     database item (ch.add(db)), ignoring -shm and journal noise;
+//   - read opens the database read-only (openclaw_db.go), reads from its
+//     cursor to the end in short read transactions and appends the events
+//     with m.addEvent-like bookkeeping and the new cursor
+//     (m.setCursor(kind, item, state): a store.Cursor committed in the same
+//     transaction as the events, not a byte offset);
+//   - pending may return 0 (no byte count to report);
+//   - owns claims items ending in ".sqlite";
+//   - stats are counted in st (databases, items = sessions, rows,
+//     compressed rows, archives, bad).
+//
+// Until then it returns nil and a state dir reads only its JSONL files.
+func newOpenClaw(c SourceConfig, st *sourceStats) statePart {
+	_, _ = c, st
+	return nil
+}

@@ -1,0 +1,238 @@
+package monitor
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/quotawatch/quotawatch/parser"
+)
+
+// Source types.
+const (
+	SourceClawdbot = "clawdbot"
+	SourceJSONL    = "jsonl"
+	SourceOpenClaw = "openclaw"
+)
+
+// SourceConfig is one configured place to read usage from.
+type SourceConfig struct {
+	// Type is "clawdbot" or "openclaw" (a state dir: whatever it holds,
+	// session transcripts under <Dir>/agents/*/sessions/ and, once the
+	// SQLite kind is plugged in, <Dir>/agents/*/agent/openclaw-agent.sqlite)
+	// or "jsonl" (any request log matched by the glob Path).
+	Type string
+	Dir  string
+	Path string
+	// Name identifies a jsonl source; it stands in for the agent in keys
+	// and attribution.
+	Name   string
+	Fields parser.Fields
+}
+
+// Source is one place usage is read from, of one kind. Each kind lives in
+// its own file (clawdbot.go, jsonl.go, openclaw.go) and is built by
+// newSource, the one place the configured type is looked at; the monitor's
+// loop (run.go) knows only this interface. The model is mtail's logstream:
+// one implementation per kind behind one constructor.
+//
+// Reading follows one rule for every kind: read puts into the monitor's
+// batch the events of an item together with the cursor that says they were
+// read (a file checkpoint, or a store.Cursor), so the store commits both in
+// one transaction and a crash at any moment loses or repeats nothing.
+type Source interface {
+	// Kind is the source's type ("clawdbot", "jsonl", "openclaw").
+	Kind() string
+	// Label names the source in logs and in the per-source summary.
+	Label() string
+
+	// discover lists what the source holds right now: the directories to
+	// watch and the items to read (and, for a state dir, the session
+	// stores to read first).
+	discover(f *finder) unit
+	// changed tells from one file-watch event, under one of the
+	// directories discover returned, which items may have changed.
+	changed(m *Monitor, ev fsnotify.Event, ch *changes)
+	// read reads one item from its cursor to its end into m's batch.
+	read(m *Monitor, item string)
+	// pending is how much of an item is not read yet, in bytes (the
+	// backfill progress bar); 0 when unknown.
+	pending(m *Monitor, item string) int64
+	// stats is the source's counters (shared by the parts of a state dir).
+	stats() *sourceStats
+}
+
+// changes collects what file events said may have changed, for one pass
+// of the loop.
+type changes struct {
+	items  map[string]Source // item → the source that reads it
+	stores map[string]bool   // session stores (sessions.json) to read again
+	rescan bool              // discover everything again
+	// src is the configured source whose changed is being asked: add
+	// records items against it, so a state dir's parts need not know it.
+	src Source
+}
+
+// add records that an item may have changed.
+func (c *changes) add(item string) { c.items[item] = c.src }
+
+func newChanges() *changes {
+	return &changes{items: map[string]Source{}, stores: map[string]bool{}}
+}
+
+func (c *changes) reset() {
+	clear(c.items)
+	clear(c.stores)
+	c.rescan = false
+}
+
+// newSource builds the source of a configuration's type: the only switch
+// on it.
+func newSource(c SourceConfig) (Source, error) {
+	switch c.Type {
+	case SourceClawdbot, SourceOpenClaw, "":
+		if c.Type == "" {
+			c.Type = SourceClawdbot
+		}
+		return newStateDir(c), nil
+	case SourceJSONL:
+		return newJSONL(c, newSourceStats(c.Type, SourceJSONL+":"+c.Name)), nil
+	}
+	return nil, fmt.Errorf("unknown source type %q (clawdbot, openclaw or jsonl)", c.Type)
+}
+
+// sourceStats counts what one source read. The counters are atomic because
+// Stats may be read while the monitor runs.
+type sourceStats struct {
+	kind, label                                                             string
+	files, databases, items, lines, rows, compressed, archives, events, bad atomic.Int64
+}
+
+func newSourceStats(kind, label string) *sourceStats {
+	return &sourceStats{kind: kind, label: label}
+}
+
+// SourceStats is what one source read. For file kinds an item is a file
+// (a transcript or a log); for a SQLite kind it is a session.
+type SourceStats struct {
+	Source         string `json:"source"`
+	Kind           string `json:"kind"`
+	Files          int64  `json:"files"`
+	Databases      int64  `json:"databases"`
+	Items          int64  `json:"items"`
+	Lines          int64  `json:"lines"`
+	Rows           int64  `json:"rows"`
+	CompressedRows int64  `json:"compressed_rows"`
+	Archives       int64  `json:"archives"`
+	Events         int64  `json:"events"`
+	Bad            int64  `json:"bad"`
+}
+
+func (s *sourceStats) snapshot() SourceStats {
+	return SourceStats{Source: s.label, Kind: s.kind, Files: s.files.Load(), Databases: s.databases.Load(),
+		Items: s.items.Load(), Lines: s.lines.Load(), Rows: s.rows.Load(), CompressedRows: s.compressed.Load(),
+		Archives: s.archives.Load(), Events: s.events.Load(), Bad: s.bad.Load()}
+}
+
+// stateDir is a Clawdbot or OpenClaw state directory. It reads whatever is
+// there: JSONL session transcripts (the clawdbot part) and, once the SQLite
+// kind is plugged in (openclaw.go), the per-agent databases. Each part
+// discovers its own items; an item is read by the part that owns it.
+type stateDir struct {
+	cfg   SourceConfig
+	st    *sourceStats
+	parts []statePart
+}
+
+// statePart is one way a state dir holds transcripts.
+type statePart interface {
+	Source
+	// owns reports whether an item (as discover or changed named it)
+	// belongs to this part.
+	owns(item string) bool
+}
+
+func newStateDir(c SourceConfig) *stateDir {
+	st := newSourceStats(c.Type, c.Type+":"+c.Dir)
+	s := &stateDir{cfg: c, st: st}
+	s.parts = append(s.parts, newClawdbot(c, st))
+	if p := newOpenClaw(c, st); p != nil {
+		s.parts = append(s.parts, p)
+	}
+	return s
+}
+
+func (s *stateDir) Kind() string        { return s.cfg.Type }
+func (s *stateDir) Label() string       { return s.st.label }
+func (s *stateDir) stats() *sourceStats { return s.st }
+func (s *stateDir) part(item string) statePart {
+	for _, p := range s.parts {
+		if p.owns(item) {
+			return p
+		}
+	}
+	return s.parts[0]
+}
+
+func (s *stateDir) discover(f *finder) unit {
+	u := unit{src: s}
+	for _, p := range s.parts {
+		pu := p.discover(f)
+		if u.where == "" {
+			u.where = pu.where
+		}
+		u.dirs = append(u.dirs, pu.dirs...)
+		u.stores = append(u.stores, pu.stores...)
+		u.items = append(u.items, pu.items...)
+	}
+	return u
+}
+
+func (s *stateDir) changed(m *Monitor, ev fsnotify.Event, ch *changes) {
+	for _, p := range s.parts {
+		p.changed(m, ev, ch)
+	}
+}
+
+func (s *stateDir) read(m *Monitor, item string) { s.part(item).read(m, item) }
+
+func (s *stateDir) pending(m *Monitor, item string) int64 { return s.part(item).pending(m, item) }
+
+// isDir reports whether p is a directory (symlinks followed).
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// DefaultStateDirs lists, in order of preference, where OpenClaw and
+// Clawdbot keep their state: $OPENCLAW_STATE_DIR, ~/.openclaw,
+// $CLAWDBOT_STATE_DIR, ~/.clawdbot, ~/.moltbot.
+func DefaultStateDirs(getenv func(string) string, home string) []string {
+	var out []string
+	if d := getenv("OPENCLAW_STATE_DIR"); d != "" {
+		out = append(out, d)
+	}
+	if home != "" {
+		out = append(out, filepath.Join(home, ".openclaw"))
+	}
+	if d := getenv("CLAWDBOT_STATE_DIR"); d != "" {
+		out = append(out, d)
+	}
+	if home != "" {
+		out = append(out, filepath.Join(home, ".clawdbot"), filepath.Join(home, ".moltbot"))
+	}
+	return out
+}
+
+// DefaultStateDir is the first of DefaultStateDirs that is a directory.
+func DefaultStateDir(getenv func(string) string, home string) (string, bool) {
+	for _, d := range DefaultStateDirs(getenv, home) {
+		if isDir(d) {
+			return d, true
+		}
+	}
+	return "", false
+}
