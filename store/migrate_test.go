@@ -85,8 +85,8 @@ func TestMigrationRewritesOldKeysUnambiguously(t *testing.T) {
 		}
 	}
 	var version int
-	if err := s.r.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != 3 {
-		t.Errorf("schema version %d %v, want 3", version, err)
+	if err := s.r.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != SchemaVersion() {
+		t.Errorf("schema version %d %v, want %d", version, err, SchemaVersion())
 	}
 }
 
