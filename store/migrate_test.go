@@ -174,3 +174,38 @@ func TestMigrationMovesOutNumbersNoBillCanHold(t *testing.T) {
 		t.Errorf("move after the migration: %v", err)
 	}
 }
+
+// TestPendingMigrationsLandTogetherOrNotAtAll: a database several versions
+// behind is migrated in one transaction, so a stop or a failure part-way
+// leaves it at its old version with its old contents (here 0004 fails on a
+// table in its way after 0003 rewrote keys), never between two versions,
+// where read commands would refuse it until a writer ran again.
+func TestPendingMigrationsLandTogetherOrNotAtAll(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v2.db")
+	db := createV2(t, path)
+	if _, err := db.Exec(`INSERT INTO events (key, agent, session_id, ts, period, customer, input, output, cost)
+		VALUES ('cb/main/x/y/z', 'main', 'x', 1, '2026-11', 'acme', 10, 1, 0.5)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE cursors (x)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err := Open(context.Background(), path); err == nil {
+		s.Close()
+		t.Fatal("migrations over a table in their way succeeded")
+	}
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path}).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var version int
+	var key string
+	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != 2 {
+		t.Errorf("schema version %d %v after a failed upgrade, want 2 (as before it)", version, err)
+	}
+	if err := db.QueryRow("SELECT key FROM events").Scan(&key); err != nil || key != "cb/main/x/y/z" {
+		t.Errorf("key %q %v after a failed upgrade, want the old key (0003's rewrite rolled back)", key, err)
+	}
+}
