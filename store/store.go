@@ -229,9 +229,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	if version == len(names) {
 		return nil
 	}
-	// Every pending migration runs in one transaction: a process stopped
-	// (or killed) part-way leaves the database at the version it had, never
-	// between two, where read commands would refuse it until a writer ran.
+	// Every pending migration runs in one transaction: a process killed
+	// part-way leaves the database at the version it had, never between
+	// two, where read commands would refuse it until a writer ran. A stop
+	// (SIGTERM) does not cancel it: rolled back, it would start over on
+	// every start, and a service stopped early each time would never get
+	// past it.
+	ctx = context.WithoutCancel(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin migration of %s: %w", s.path, err)
