@@ -117,3 +117,45 @@ func TestBackfillPathOfAnOpenClawDatabaseIsRefusedClearly(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsBreakDownWhatEachSourceRead: Stats.Sources has one entry per
+// configured source, in the configuration's order, each counting its own
+// files, lines, events and bad lines (the totals are their sums), so an
+// operator sees which source fed what and which one is broken.
+func TestStatsBreakDownWhatEachSourceRead(t *testing.T) {
+	h := newHarness(t)
+	appendFile(t, h.path("main", "abab.jsonl"), fmt.Sprintf(header, "abab")+call("c1", 5)+call("c2", 6))
+	appendFile(t, h.path("main", "cdcd.jsonl"), fmt.Sprintf(header, "cdcd")+call("c3", 7))
+	logDir := filepath.Join(t.TempDir(), "proxy")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, filepath.Join(logDir, "a.jsonl"), fmt.Sprintf(proxyLine, "r1", "salon", 10)+"not json\n")
+	cfg := Config{Sources: []SourceConfig{
+		{Type: SourceJSONL, Name: "proxy", Path: filepath.Join(logDir, "*.jsonl"), Fields: parser.DefaultFields()},
+		{Type: SourceClawdbot, Dir: h.dir},
+	}}
+	st := h.open()
+	defer st.Close()
+	s, err := New(cfg, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil))).Backfill(context.Background(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []SourceStats{
+		{Source: "jsonl:proxy", Kind: SourceJSONL, Files: 1, Items: 1, Lines: 2, Events: 1, Bad: 1},
+		{Source: "clawdbot:" + h.dir, Kind: SourceClawdbot, Files: 2, Items: 2, Lines: 5, Events: 3},
+	}
+	if len(s.Sources) != len(want) {
+		t.Fatalf("sources %+v, want %+v", s.Sources, want)
+	}
+	var lines, events, bad, files int64
+	for i, w := range want {
+		if s.Sources[i] != w {
+			t.Errorf("source %d: %+v, want %+v", i, s.Sources[i], w)
+		}
+		lines, events, bad, files = lines+s.Sources[i].Lines, events+s.Sources[i].Events, bad+s.Sources[i].Bad, files+s.Sources[i].Files
+	}
+	if lines != s.Lines || events != s.Events || bad != s.Bad || files != s.Files {
+		t.Errorf("per-source sums (lines %d, events %d, bad %d, files %d) differ from the totals %+v", lines, events, bad, files, s)
+	}
+}
