@@ -43,6 +43,21 @@ func (s *jsonlSource) matches(path string) bool {
 	return ok
 }
 
+// absGlob is the glob made absolute (a relative one is relative to the
+// working directory, like a relative PATH).
+func (s *jsonlSource) absGlob() string {
+	if g, err := filepath.Abs(s.cfg.Path); err == nil {
+		return g
+	}
+	return s.cfg.Path
+}
+
+// matchesAbs is matches for an absolute path against the absolute glob.
+func (s *jsonlSource) matchesAbs(abs string) bool {
+	ok, _ := filepath.Match(s.absGlob(), abs)
+	return ok
+}
+
 func (s *jsonlSource) discover(f *finder) unit {
 	u := unit{src: s, where: s.cfg.Path}
 	matches, _ := filepath.Glob(s.cfg.Path)

@@ -90,9 +90,12 @@ type Monitor struct {
 	cur *sourceStats
 
 	files map[store.FileID]*fileState
-	paths map[string]store.FileID
-	sess  *sessions
-	batch *store.Batch
+	// cursors are the positions of items that are not files (source,
+	// item → the kind's JSON state), as last handed to the writer.
+	cursors map[cursorKey]string
+	paths   map[string]store.FileID
+	sess    *sessions
+	batch   *store.Batch
 	// bytes read into the current batch, so a file full of non-usage lines
 	// still moves its checkpoint forward.
 	batchBytes int64
@@ -174,12 +177,43 @@ func (m *Monitor) load(ctx context.Context) error {
 	for id, c := range cps {
 		m.files[id] = &fileState{cp: c}
 	}
+	cs, err := m.st.Cursors(ctx)
+	if err != nil {
+		return err
+	}
+	m.cursors = make(map[cursorKey]string, len(cs))
+	for _, c := range cs {
+		m.cursors[cursorKey{c.Source, c.Item}] = c.State
+	}
 	known, err := m.st.Sessions(ctx)
 	if err != nil {
 		return err
 	}
 	m.sess = newSessions(m.attr, known)
 	return nil
+}
+
+// cursorKey names one cursor.
+type cursorKey struct{ source, item string }
+
+// cursor returns where a source last read an item to (its kind's JSON
+// state), as committed or already handed to the writer.
+func (m *Monitor) cursor(source, item string) (string, bool) {
+	st, ok := m.cursors[cursorKey{source, item}]
+	return st, ok
+}
+
+// setCursor records that the events added to the batch so far take an item
+// to state: the cursor is committed in the same transaction as they are,
+// so after a crash both are there or neither is.
+func (m *Monitor) setCursor(source, item, state string) {
+	m.cursors[cursorKey{source, item}] = state
+	b := m.batch
+	if n := len(b.Cursors); n > 0 && b.Cursors[n-1].Source == source && b.Cursors[n-1].Item == item {
+		b.Cursors[n-1].State = state // one item read in steps: the last one counts
+		return
+	}
+	b.Cursors = append(b.Cursors, store.Cursor{Source: source, Item: item, State: state})
 }
 
 // job is a batch for the writer, or a barrier (done is closed once every

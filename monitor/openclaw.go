@@ -1,5 +1,7 @@
 package monitor
 
+import "path/filepath"
+
 // The openclaw kind: OpenClaw 2026.8.1 and later keep sessions and
 // transcripts in SQLite, <state>/agents/<agentId>/agent/openclaw-agent.sqlite
 // (listed reliably by <state>/openclaw.sqlite's agent_databases), not in
@@ -26,4 +28,28 @@ package monitor
 func newOpenClaw(c SourceConfig, st *sourceStats) statePart {
 	_, _ = c, st
 	return nil
+}
+
+// isOpenClawDB reports whether a backfill PATH names an OpenClaw database
+// (an agent's openclaw-agent*.sqlite or the state's openclaw.sqlite).
+func isOpenClawDB(path string) bool {
+	return filepath.Ext(path) == ".sqlite"
+}
+
+// newOpenClawFile builds the openclaw kind over one database file given as
+// a backfill PATH (its agent is the <agentId> of
+// agents/<agentId>/agent/openclaw-agent.sqlite, or the agent named in
+// openclaw-agent.<agentId>.sqlite). Until the kind is plugged in it returns
+// nil and backfill refuses the PATH with ErrUnsupportedPath.
+func newOpenClawFile(path string) Source {
+	_ = path
+	return nil
+}
+
+// openClawDatabases lists the agent databases a state dir holds where
+// OpenClaw puts them by default, so a state dir whose databases are not
+// read yet is warned about rather than metered as empty in silence.
+func openClawDatabases(dir string) []string {
+	dbs, _ := filepath.Glob(filepath.Join(dir, "agents", "*", "agent", "openclaw-agent*.sqlite"))
+	return dbs
 }

@@ -166,43 +166,6 @@ func (f *finder) claim(id store.FileID, p string) bool {
 	return true
 }
 
-// resolve turns backfill arguments into units: a state dir (with agents/),
-// a sessions dir, or single transcript files.
-func (f *finder) resolve(paths []string) ([]unit, error) {
-	var out []unit
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("backfill %s: %w", p, err)
-		}
-		abs, _ := filepath.Abs(p)
-		switch {
-		case fi.IsDir():
-			if st, err := os.Stat(filepath.Join(abs, "agents")); err == nil && st.IsDir() {
-				out = append(out, newStateDir(SourceConfig{Type: SourceClawdbot, Dir: abs}).discover(f))
-				continue
-			}
-			if !f.claim(fileIDOf(fi), abs) {
-				continue
-			}
-			src := newClawdbot(SourceConfig{Type: SourceClawdbot, Dir: abs}, newSourceStats(SourceClawdbot, SourceClawdbot+":"+abs))
-			u := unit{src: src, where: abs, dirs: []string{abs}}
-			addSessionsDir(f, &u, abs)
-			sort.Strings(u.items)
-			out = append(out, u)
-		default:
-			dir := filepath.Dir(abs)
-			src := newClawdbot(SourceConfig{Type: SourceClawdbot, Dir: dir}, newSourceStats(SourceClawdbot, SourceClawdbot+":"+dir))
-			u := unit{src: src, where: abs, items: []string{abs}}
-			if _, err := os.Stat(filepath.Join(dir, "sessions.json")); err == nil {
-				u.stores = []string{filepath.Join(dir, "sessions.json")}
-			}
-			out = append(out, u)
-		}
-	}
-	return out, nil
-}
-
 // flushNotes logs what the finder noticed.
 func (m *Monitor) flushNotes(f *finder) {
 	for _, n := range f.notes {
@@ -309,7 +272,7 @@ func (m *Monitor) Backfill(ctx context.Context, paths []string, total func(int64
 		}
 	} else {
 		var err error
-		if units, err = f.resolve(paths); err != nil {
+		if units, err = m.resolve(f, paths); err != nil {
 			return Stats{}, err
 		}
 	}

@@ -1,9 +1,11 @@
 package monitor
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync/atomic"
 
 	"github.com/fsnotify/fsnotify"
@@ -145,6 +147,8 @@ type stateDir struct {
 	cfg   SourceConfig
 	st    *sourceStats
 	parts []statePart
+	// sqlite says whether the openclaw kind is one of the parts.
+	sqlite bool
 }
 
 // statePart is one way a state dir holds transcripts.
@@ -161,6 +165,7 @@ func newStateDir(c SourceConfig) *stateDir {
 	s.parts = append(s.parts, newClawdbot(c, st))
 	if p := newOpenClaw(c, st); p != nil {
 		s.parts = append(s.parts, p)
+		s.sqlite = true
 	}
 	return s
 }
@@ -187,6 +192,13 @@ func (s *stateDir) discover(f *finder) unit {
 		u.dirs = append(u.dirs, pu.dirs...)
 		u.stores = append(u.stores, pu.stores...)
 		u.items = append(u.items, pu.items...)
+	}
+	if !s.sqlite {
+		if dbs := openClawDatabases(s.cfg.Dir); len(dbs) > 0 {
+			f.notes = append(f.notes, notice{key: "sqlite\x00" + s.cfg.Dir,
+				msg:  "state dir holds OpenClaw SQLite databases, which this build does not read; only its JSONL transcripts are metered",
+				args: []any{"dir", s.cfg.Dir, "databases", len(dbs), "first", dbs[0]}})
+		}
 	}
 	return u
 }
@@ -235,4 +247,118 @@ func DefaultStateDir(getenv func(string) string, home string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// ErrUnsupportedPath is returned (wrapped, naming the path) for a backfill
+// PATH of a kind this build cannot read.
+var ErrUnsupportedPath = errors.New("not a kind of source this build reads")
+
+// resolve turns backfill PATHs into units, each read by the kind it is:
+//   - a file a configured jsonl source's glob matches: that source's rules
+//     (its name, fields and keys), as if run had found it;
+//   - an OpenClaw database (*.sqlite): the openclaw kind;
+//   - a directory with agents/ (a Clawdbot or OpenClaw state dir): whatever
+//     it holds, like a configured clawdbot source;
+//   - a directory the directory part of a jsonl glob matches: the files in
+//     it the glob matches, with that source's rules;
+//   - any other directory: a sessions dir (its transcripts and
+//     sessions.json); any other file: one transcript.
+func (m *Monitor) resolve(f *finder, paths []string) ([]unit, error) {
+	var jsonls []*jsonlSource
+	for _, s := range m.sources {
+		if j, ok := s.(*jsonlSource); ok {
+			jsonls = append(jsonls, j)
+		}
+	}
+	byDir := map[string]*clawdbotSource{} // one transcript source per directory
+	transcripts := func(dir string) *clawdbotSource {
+		src := byDir[dir]
+		if src == nil {
+			src = newClawdbot(SourceConfig{Type: SourceClawdbot, Dir: dir}, newSourceStats(SourceClawdbot, SourceClawdbot+":"+dir))
+			byDir[dir] = src
+		}
+		return src
+	}
+	var out []unit
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("backfill %s: %w", p, err)
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, fmt.Errorf("backfill %s: %w", p, err)
+		}
+		if !fi.IsDir() {
+			if j := matchJSONL(jsonls, p, abs); j != nil {
+				out = append(out, unit{src: j, where: abs, items: []string{abs}})
+				continue
+			}
+			if isOpenClawDB(abs) {
+				src := newOpenClawFile(abs)
+				if src == nil {
+					return nil, fmt.Errorf("backfill %s: an OpenClaw SQLite database: %w", p, ErrUnsupportedPath)
+				}
+				out = append(out, discoverSorted(f, src))
+				continue
+			}
+			dir := filepath.Dir(abs)
+			u := unit{src: transcripts(dir), where: abs, items: []string{abs}}
+			if _, err := os.Stat(filepath.Join(dir, "sessions.json")); err == nil {
+				u.stores = []string{filepath.Join(dir, "sessions.json")}
+			}
+			out = append(out, u)
+			continue
+		}
+		if isDir(filepath.Join(abs, "agents")) {
+			out = append(out, discoverSorted(f, newStateDir(SourceConfig{Type: SourceClawdbot, Dir: abs})))
+			continue
+		}
+		if j := matchJSONLDir(jsonls, p, abs); j != nil {
+			u := unit{src: j, where: abs, dirs: []string{abs}}
+			for _, e := range f.listDir(abs) {
+				if fp := filepath.Join(abs, e.Name()); e.Type().IsRegular() && matchJSONL([]*jsonlSource{j}, filepath.Join(p, e.Name()), fp) != nil {
+					u.items = append(u.items, fp)
+				}
+			}
+			out = append(out, u)
+			continue
+		}
+		if !f.claim(fileIDOf(fi), abs) {
+			continue
+		}
+		u := unit{src: transcripts(abs), where: abs, dirs: []string{abs}}
+		addSessionsDir(f, &u, abs)
+		sort.Strings(u.items)
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// matchJSONL is the first jsonl source whose glob matches a path, as given
+// or absolute (a glob may be written either way).
+func matchJSONL(srcs []*jsonlSource, given, abs string) *jsonlSource {
+	for _, j := range srcs {
+		if j.matches(given) || j.matches(abs) || j.matchesAbs(abs) {
+			return j
+		}
+	}
+	return nil
+}
+
+// matchJSONLDir is the first jsonl source whose glob's directory part
+// matches a directory.
+func matchJSONLDir(srcs []*jsonlSource, given, abs string) *jsonlSource {
+	for _, j := range srcs {
+		for _, g := range []string{j.cfg.Path, j.absGlob()} {
+			d := filepath.Dir(g)
+			if ok, _ := filepath.Match(d, filepath.Clean(given)); ok {
+				return j
+			}
+			if ok, _ := filepath.Match(d, abs); ok {
+				return j
+			}
+		}
+	}
+	return nil
 }

@@ -217,3 +217,57 @@ func TestMigratedKeysAreTheKeysTheMonitorBuilds(t *testing.T) {
 	}
 	t.Logf("%d keys migrated, %d differ", len(rows), bad)
 }
+
+// TestUpgradeFromTheLastReleaseCountsNothingTwice opens
+// store/testdata/v3/v3.db, written by quotawatch at cc59df3 over the state
+// dir and log beside it, with this version: after migration 0004, reading
+// every transcript and log line again (as after a restore to other inodes)
+// adds no event, and the totals stay the release's to the token.
+func TestUpgradeFromTheLastReleaseCountsNothingTwice(t *testing.T) {
+	fixture := filepath.Join("..", "store", "testdata", "v3")
+	root := t.TempDir()
+	copyTree(t, filepath.Join(fixture, "state"), filepath.Join(root, "state"))
+	copyTree(t, filepath.Join(fixture, "proxy"), filepath.Join(root, "proxy"))
+	data, err := os.ReadFile(filepath.Join(fixture, "v3.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(root, "qw.db")
+	if err := os.WriteFile(db, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatalf("open the version-3 database: %v", err)
+	}
+	defer st.Close()
+	if _, err := st.DB().Exec("DELETE FROM files"); err != nil {
+		t.Fatal(err)
+	}
+	attr := NewAttributor([]Customer{{ID: "acme", Match: Match{Peer: "+966500000001"}}, {ID: "other"}}, "other", time.UTC)
+	cfg := Config{Sources: []SourceConfig{
+		{Type: SourceClawdbot, Dir: filepath.Join(root, "state")},
+		{Type: SourceJSONL, Name: "proxy", Path: filepath.Join(root, "proxy", "*.jsonl"), Fields: parser.DefaultFields()},
+	}}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := New(cfg, st, attr, quiet).Backfill(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Inserted != 0 || s.Duplicates != 9 || s.Bad != 0 {
+		t.Errorf("re-reading after the upgrade: %+v; want the fixture's 9 calls as duplicates and nothing new", s)
+	}
+	for _, want := range []store.Usage{
+		{Customer: "acme", Period: "2026-11", Requests: 7, Input: 7150, Output: 7, CostUSD: 2.5},
+		{Customer: "other", Period: "2026-11", Requests: 2, Input: 300, Output: 2, CostUSD: 0.5},
+	} {
+		us, err := st.UsageByPeriod(ctx, "2026-11", want.Customer)
+		if err != nil || len(us) != 1 {
+			t.Fatalf("usage of %s: %+v %v", want.Customer, us, err)
+		}
+		if u := us[0]; u.Requests != want.Requests || u.Input != want.Input || u.Output != want.Output || u.CostUSD != want.CostUSD {
+			t.Errorf("%s %+v, want %+v", want.Customer, u, want)
+		}
+	}
+}

@@ -77,24 +77,27 @@ type Move struct {
 }
 
 // Batch is written in one transaction: events, the checkpoints of the files
-// they came from, session knowledge and re-attributions. Either all of it
-// lands or none does, which is what makes kill -9 safe.
+// (or the cursors of the other items) they came from, session knowledge and
+// re-attributions. Either all of it lands or none does, which is what makes
+// kill -9 safe.
 type Batch struct {
 	Events      []Event
 	Checkpoints []Checkpoint
+	Cursors     []Cursor
 	Sessions    []Session
 	Moves       []Move
 }
 
 // Empty reports whether the batch has nothing to write.
 func (b *Batch) Empty() bool {
-	return len(b.Events) == 0 && len(b.Checkpoints) == 0 && len(b.Sessions) == 0 && len(b.Moves) == 0
+	return len(b.Events) == 0 && len(b.Checkpoints) == 0 && len(b.Cursors) == 0 && len(b.Sessions) == 0 && len(b.Moves) == 0
 }
 
 // Reset empties the batch, keeping its capacity.
 func (b *Batch) Reset() {
 	b.Events = b.Events[:0]
 	b.Checkpoints = b.Checkpoints[:0]
+	b.Cursors = b.Cursors[:0]
 	b.Sessions = b.Sessions[:0]
 	b.Moves = b.Moves[:0]
 }
@@ -384,6 +387,11 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, periodOf Pe
 			}
 		}
 		st.Close()
+	}
+	if len(b.Cursors) > 0 {
+		if err := writeCursors(ctx, tx, b.Cursors); err != nil {
+			return res, err
+		}
 	}
 	if err := applyDeltas(ctx, tx, deltas, len(b.Moves) > 0); err != nil {
 		return res, err

@@ -85,8 +85,8 @@ func TestMigrationRewritesOldKeysUnambiguously(t *testing.T) {
 		}
 	}
 	var version int
-	if err := s.r.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != 3 {
-		t.Errorf("schema version %d %v, want 3", version, err)
+	if err := s.r.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != SchemaVersion() {
+		t.Errorf("schema version %d %v, want %d", version, err, SchemaVersion())
 	}
 }
 
@@ -172,5 +172,40 @@ func TestMigrationMovesOutNumbersNoBillCanHold(t *testing.T) {
 	// A move of the session no longer meets Inf - Inf.
 	if _, err := s.Commit(ctx, &Batch{Moves: []Move{{Agent: "main", SessionID: "s", Customer: "zed"}}}, func(string, int64) string { return "2026-11" }); err != nil {
 		t.Errorf("move after the migration: %v", err)
+	}
+}
+
+// TestPendingMigrationsLandTogetherOrNotAtAll: a database several versions
+// behind is migrated in one transaction, so a stop or a failure part-way
+// leaves it at its old version with its old contents (here 0004 fails on a
+// table in its way after 0003 rewrote keys), never between two versions,
+// where read commands would refuse it until a writer ran again.
+func TestPendingMigrationsLandTogetherOrNotAtAll(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v2.db")
+	db := createV2(t, path)
+	if _, err := db.Exec(`INSERT INTO events (key, agent, session_id, ts, period, customer, input, output, cost)
+		VALUES ('cb/main/x/y/z', 'main', 'x', 1, '2026-11', 'acme', 10, 1, 0.5)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE cursors (x)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err := Open(context.Background(), path); err == nil {
+		s.Close()
+		t.Fatal("migrations over a table in their way succeeded")
+	}
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path}).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var version int
+	var key string
+	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != 2 {
+		t.Errorf("schema version %d %v after a failed upgrade, want 2 (as before it)", version, err)
+	}
+	if err := db.QueryRow("SELECT key FROM events").Scan(&key); err != nil || key != "cb/main/x/y/z" {
+		t.Errorf("key %q %v after a failed upgrade, want the old key (0003's rewrite rolled back)", key, err)
 	}
 }

@@ -226,26 +226,35 @@ func (s *Store) migrate(ctx context.Context) error {
 	if version > len(names) {
 		return fmt.Errorf("database %s has schema version %d, newer than this binary knows (%d)", s.path, version, len(names))
 	}
+	if version == len(names) {
+		return nil
+	}
+	// Every pending migration runs in one transaction: a process killed
+	// part-way leaves the database at the version it had, never between
+	// two, where read commands would refuse it until a writer ran. A stop
+	// (SIGTERM) does not cancel it: rolled back, it would start over on
+	// every start, and a service stopped early each time would never get
+	// past it.
+	ctx = context.WithoutCancel(ctx)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin migration of %s: %w", s.path, err)
+	}
+	defer tx.Rollback()
 	for i := version; i < len(names); i++ {
 		body, err := migrations.ReadFile(names[i])
 		if err != nil {
 			return fmt.Errorf("read migration %s: %w", names[i], err)
 		}
-		tx, err := s.w.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("begin migration %s: %w", names[i], err)
-		}
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			tx.Rollback()
 			return fmt.Errorf("apply migration %s: %w", names[i], err)
 		}
-		if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(i+1)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("record migration %s: %w", names[i], err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("commit migration %s: %w", names[i], err)
-		}
+	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(len(names))); err != nil {
+		return fmt.Errorf("record schema version %d: %w", len(names), err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit migration of %s to version %d: %w", s.path, len(names), err)
 	}
 	return nil
 }

@@ -229,10 +229,19 @@ func (c *Config) validate() error {
 		s := &c.Sources[i]
 		key := fmt.Sprintf("sources[%d]", i)
 		switch s.Type {
-		case monitor.SourceClawdbot, "":
-			s.Type = monitor.SourceClawdbot
+		case monitor.SourceClawdbot, monitor.SourceOpenClaw, "":
+			// Both read whatever the state dir holds (JSONL transcripts,
+			// SQLite databases): the type only says which product it is.
+			if s.Type == "" {
+				s.Type = monitor.SourceClawdbot
+			}
 			if s.Dir == "" {
-				return cfgErr(key+".dir", "required for a clawdbot source")
+				home, _ := os.UserHomeDir()
+				d, ok := monitor.DefaultStateDir(os.Getenv, home)
+				if !ok {
+					return cfgErr(key+".dir", "not set, and no default state dir exists (%s)", strings.Join(monitor.DefaultStateDirs(os.Getenv, home), ", "))
+				}
+				s.Dir = d
 			}
 			s.Dir = expandHome(s.Dir)
 			if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
@@ -257,10 +266,8 @@ func (c *Config) validate() error {
 			if s.Fields == (parser.Fields{}) {
 				s.Fields = parser.DefaultFields()
 			}
-		case "openclaw":
-			return cfgErr(key+".type", "openclaw (SQLite transcripts) is not supported yet; use an OpenClaw JSONL export with type clawdbot")
 		default:
-			return cfgErr(key+".type", "unknown source type %q (clawdbot or jsonl)", s.Type)
+			return cfgErr(key+".type", "unknown source type %q (clawdbot, openclaw or jsonl)", s.Type)
 		}
 	}
 	for name, t := range c.Tiers {

@@ -100,3 +100,51 @@ func TestUnknownCommandAndFlagExit2(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenClawSourceIsAcceptedWithItsStateDir: a source of type openclaw
+// (refused until the OpenClaw issue) is valid with a dir, like clawdbot,
+// and keeps its type.
+func TestOpenClawSourceIsAcceptedWithItsStateDir(t *testing.T) {
+	c, err := loadConfig(writeConfig(t, strings.Replace(goodConfig, "type: clawdbot", "type: openclaw", 1)), "")
+	if err != nil {
+		t.Fatalf("an openclaw source with a dir was refused: %v", err)
+	}
+	if got := c.monitorConfig().Sources; len(got) != 1 || got[0].Type != "openclaw" || !strings.HasSuffix(got[0].Dir, "state") {
+		t.Errorf("sources %+v", got)
+	}
+}
+
+// TestStateSourceWithoutDirUsesTheFirstDefaultStateDirThatExists: a
+// clawdbot or openclaw source without dir reads $OPENCLAW_STATE_DIR,
+// ~/.openclaw, $CLAWDBOT_STATE_DIR, ~/.clawdbot, ~/.moltbot: the first of
+// them that is a directory; when none is, the error names them all.
+func TestStateSourceWithoutDirUsesTheFirstDefaultStateDirThatExists(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	envOC := filepath.Join(t.TempDir(), "oc-state")
+	envCB := filepath.Join(t.TempDir(), "cb-state")
+	t.Setenv("OPENCLAW_STATE_DIR", envOC)
+	t.Setenv("CLAWDBOT_STATE_DIR", envCB)
+	body := strings.Replace(goodConfig, "{type: clawdbot, dir: STATE}", "{type: openclaw}", 1)
+	dirOf := func() (string, error) {
+		c, err := loadConfig(writeConfig(t, body), "")
+		if err != nil {
+			return "", err
+		}
+		return c.monitorConfig().Sources[0].Dir, nil
+	}
+	_, err := dirOf()
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Key != "sources[0].dir" || !strings.Contains(err.Error(), envOC) || !strings.Contains(err.Error(), filepath.Join(home, ".moltbot")) {
+		t.Fatalf("no state dir exists: %v; want an error on sources[0].dir naming every candidate", err)
+	}
+	// Made to exist from the last to the first: each one takes over.
+	for _, d := range []string{filepath.Join(home, ".moltbot"), filepath.Join(home, ".clawdbot"), envCB, filepath.Join(home, ".openclaw"), envOC} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := dirOf(); err != nil || got != d {
+			t.Errorf("with %s present: dir %q %v, want it", d, got, err)
+		}
+	}
+}

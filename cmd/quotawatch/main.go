@@ -211,11 +211,38 @@ func (a *app) run(ctx context.Context) error {
 	m.OnCommit = func(store.CommitResult) { ad.Kick() }
 	stopAlerts := a.runAlerts(ctx, ad)
 	a.log.Info("quotawatch running", "version", Version, "db", c.Store.Path, "sources", len(c.Sources), "notify", c.Notify.Channel)
-	err = m.Run(ctx, func() { a.log.Info("caught up; following"); ad.Ready() })
+	err = m.Run(ctx, func() {
+		a.log.Info("caught up; following")
+		a.logSources("read at catch-up", m.Stats().Sources)
+		ad.Ready()
+	})
 	stopAlerts()
 	s := m.Stats()
 	a.log.Info("stopped", "lines", s.Lines, "new_events", s.Inserted, "duplicates", s.Duplicates, "bad_lines", s.Bad)
+	a.logSources("read until stop", s.Sources)
 	return err
+}
+
+// logSources logs what each source read, one line per source.
+func (a *app) logSources(msg string, ss []monitor.SourceStats) {
+	for _, s := range ss {
+		args := []any{"source", s.Source, "kind", s.Kind, "files", s.Files, "items", s.Items, "lines", s.Lines, "events", s.Events, "bad", s.Bad}
+		if s.Databases > 0 || s.Rows > 0 || s.Archives > 0 {
+			args = append(args, "databases", s.Databases, "rows", s.Rows, "compressed_rows", s.CompressedRows, "archives", s.Archives)
+		}
+		a.log.Info(msg, args...)
+	}
+}
+
+// sourceLine is one source's line in the text summary.
+func sourceLine(s monitor.SourceStats) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d files", s.Source, s.Files)
+	if s.Databases > 0 || s.Rows > 0 || s.Archives > 0 {
+		fmt.Fprintf(&b, ", %d databases, %d sessions, %d rows (%d compressed), %d archives", s.Databases, s.Items, s.Rows, s.CompressedRows, s.Archives)
+	}
+	fmt.Fprintf(&b, ", %d lines, %d events, %d bad", s.Lines, s.Events, s.Bad)
+	return b.String()
 }
 
 func (a *app) backfillCmd() *cobra.Command {
@@ -223,7 +250,7 @@ func (a *app) backfillCmd() *cobra.Command {
 	var noProgress bool
 	cmd := &cobra.Command{
 		Use:   "backfill [PATH...]",
-		Short: "Ingest old transcripts once (a state dir, a sessions dir or files; default: the configured sources)",
+		Short: "Ingest old transcripts once (a state dir, a sessions dir, files, or a configured jsonl source's logs; default: the configured sources)",
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			if format != "text" && format != "json" {
 				return usageErr("--format: want text or json, got %q", format)
@@ -264,6 +291,9 @@ func (a *app) backfillCmd() *cobra.Command {
 				if errors.Is(err, monitor.ErrNoSources) {
 					return usageErr("backfill: nothing to read")
 				}
+				if errors.Is(err, monitor.ErrUnsupportedPath) {
+					return &exitError{code: 2, err: err}
+				}
 				return err
 			}
 			if err := a.printBackfill(format, stats, a.now().Sub(start)); err != nil {
@@ -296,6 +326,10 @@ func (a *app) printBackfill(format string, s monitor.Stats, took time.Duration) 
 	fmt.Fprintf(a.stdout, "bad lines:         %d\n", s.Bad)
 	fmt.Fprintf(a.stdout, "unreadable files:  %d\n", s.Unreadable)
 	fmt.Fprintf(a.stdout, "took:              %s\n", took.Round(time.Millisecond))
+	fmt.Fprintf(a.stdout, "sources:           %d\n", len(s.Sources))
+	for _, src := range s.Sources {
+		fmt.Fprintf(a.stdout, "  - %s\n", sourceLine(src))
+	}
 	// Warnings go to stdout too: an empty source or a skipped directory
 	// changes what the numbers above mean.
 	fmt.Fprintf(a.stdout, "warnings:          %d\n", len(s.Warnings))
