@@ -943,13 +943,16 @@ func (d *ocDB) readBatch(ctx context.Context, cur ocCursor, limit int) (ocCursor
 	defer rows.Close()
 	var session, js, zs sql.RawBytes
 	var utf8n sql.NullInt64
+	var r ocRawRow
+	// One destination list for the whole batch: built per row it would be
+	// two allocations a row.
+	dest := []any{&r.rowID, &session, &r.seq, &r.createdAt, &js}
+	if d.hasZstd {
+		dest = append(dest, &zs, &utf8n)
+	}
 	top := start
 	for rows.Next() {
-		var r ocRawRow
-		dest := []any{&r.rowID, &session, &r.seq, &r.createdAt, &js}
-		if d.hasZstd {
-			dest = append(dest, &zs, &utf8n)
-		}
+		r = ocRawRow{}
 		if err := rows.Scan(dest...); err != nil {
 			return cur, err
 		}
