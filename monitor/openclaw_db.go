@@ -79,12 +79,18 @@ func (e *UnknownSchemaError) Error() string {
 	for i, v := range ocKnownSchemas {
 		known[i] = strconv.Itoa(v)
 	}
-	found := "version " + strconv.Itoa(e.Version)
+	found := "schema version " + strconv.Itoa(e.Version)
 	if e.Version == 0 {
 		found = "no schema version (schema_meta and user_version are empty)"
 	}
-	return fmt.Sprintf("openclaw agent database %s has %s; quotawatch reads agent schema versions %s (OpenClaw 2026.8.1 to 2026.9.6): update quotawatch to read it",
-		e.Path, found, strings.Join(known, ", "))
+	// Older than what we know is OpenClaw's own migration to run; newer is
+	// a quotawatch that has not caught up.
+	fix := "update quotawatch to read it"
+	if e.Version < ocKnownSchemas[0] {
+		fix = "run `openclaw doctor --fix` to migrate it"
+	}
+	return fmt.Sprintf("openclaw agent database %s has %s; quotawatch reads agent schema versions %s (OpenClaw 2026.8.1 to 2026.9.6): %s",
+		e.Path, found, strings.Join(known, ", "), fix)
 }
 
 // ocDBRef is one agent database found under a state dir, with the archive

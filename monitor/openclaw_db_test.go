@@ -759,7 +759,7 @@ func TestOpenClawUnknownSchemaIsAClearError(t *testing.T) {
 		t.Errorf("error fields: %+v", se)
 	}
 	msg := err.Error()
-	for _, want := range []string{path, "version 25", "19, 21, 23"} {
+	for _, want := range []string{path, "schema version 25", "19, 21, 23", "update quotawatch"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message %q does not name %q", msg, want)
 		}
@@ -768,7 +768,7 @@ func TestOpenClawUnknownSchemaIsAClearError(t *testing.T) {
 	// database without schema_meta) is read too.
 	ocMustExec(t, w, `DROP TABLE schema_meta`)
 	ocMustExec(t, w, `PRAGMA user_version = 17`)
-	if _, err := openOCDB(path, "main"); !errors.As(err, &se) || se.Version != 17 {
+	if _, err := openOCDB(path, "main"); !errors.As(err, &se) || se.Version != 17 || !strings.Contains(err.Error(), "openclaw doctor --fix") {
 		t.Errorf("user_version 17 without schema_meta: %v", err)
 	}
 }
