@@ -83,6 +83,9 @@ type Monitor struct {
 	// sources are built from cfg.Sources (srcErr says why one could not be).
 	sources []Source
 	srcErr  error
+	// schemaErrs are the agent databases refused for their schema
+	// version, one per path: backfill reports them after reading the rest.
+	schemaErrs []*UnknownSchemaError
 	// read are the sources counted in Stats: the configured ones, or
 	// backfill's PATHs.
 	read []Source
@@ -317,3 +320,22 @@ func (m *Monitor) finish() error {
 
 // ErrNoSources is returned when there is nothing to read.
 var ErrNoSources = errors.New("no sources to read")
+
+// schemaErr records a database refused for its schema version (once per
+// path); the other sources are read on.
+func (m *Monitor) schemaErr(e *UnknownSchemaError) {
+	for _, x := range m.schemaErrs {
+		if x.Path == e.Path {
+			return
+		}
+	}
+	m.schemaErrs = append(m.schemaErrs, e)
+}
+
+// flushIfFull hands the batch to the writer when it is as big as a batch
+// may be.
+func (m *Monitor) flushIfFull() {
+	if len(m.batch.Events) >= m.cfg.BatchEvents || m.batchBytes >= 16<<20 {
+		m.flush()
+	}
+}

@@ -1167,7 +1167,10 @@ type ocLine struct {
 // archives stored as files are not read here: discoverOpenClaw lists them.
 // Each blob is read by its own short statement, never inside a transaction
 // that spans the callback.
-func (d *ocDB) Archives(ctx context.Context, fn func(ocArchive, ocLine) error) error {
+//
+// skip, when set, leaves out the archives it returns true for (those the
+// caller has read already) before their blob is fetched.
+func (d *ocDB) Archives(ctx context.Context, skip func(ocArchive) bool, fn func(ocArchive, ocLine) error) error {
 	type ref struct {
 		a        ocArchive
 		table    string
@@ -1206,6 +1209,9 @@ func (d *ocDB) Archives(ctx context.Context, fn func(ocArchive, ocLine) error) e
 		}
 	}
 	for _, x := range refs {
+		if skip != nil && skip(x.a) {
+			continue
+		}
 		var blob []byte
 		err := ocRetry(ctx, func() error {
 			q := `SELECT archive_blob FROM ` + x.table + ` WHERE session_id = ? AND generation = ?`

@@ -208,7 +208,7 @@ func ocReadState(t testing.TB, stateDir string, attr *Attributor) ocTally {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Archives(ctx, func(a ocArchive, l ocLine) error {
+		if err := d.Archives(ctx, nil, func(a ocArchive, l ocLine) error {
 			tl.archiveRow++
 			if l.Bad != nil {
 				tl.bad = append(tl.bad, l.Bad.Error())
@@ -738,7 +738,7 @@ func TestOpenClawReaderNeverBlocksTheWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkpoint("Sessions")
-		if err := d.Archives(ctx, func(ocArchive, ocLine) error { return nil }); err != nil {
+		if err := d.Archives(ctx, nil, func(ocArchive, ocLine) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 		checkpoint("Archives")
@@ -1124,7 +1124,7 @@ func TestOpenClawArchiveRowsOfEveryEncodingAreRead(t *testing.T) {
 	}
 	defer d.Close()
 	got := map[string]string{}
-	if err := d.Archives(context.Background(), func(a ocArchive, l ocLine) error {
+	if err := d.Archives(context.Background(), nil, func(a ocArchive, l ocLine) error {
 		if l.Bad != nil {
 			t.Errorf("%s: %v", a.Name, l.Bad)
 			return nil
@@ -1141,7 +1141,7 @@ func TestOpenClawArchiveRowsOfEveryEncodingAreRead(t *testing.T) {
 	}
 	// The callback's own error stops Archives and comes back as is.
 	stop := errors.New("stop")
-	if err := d.Archives(context.Background(), func(ocArchive, ocLine) error { return stop }); err != stop {
+	if err := d.Archives(context.Background(), nil, func(ocArchive, ocLine) error { return stop }); err != stop {
 		t.Errorf("callback error: got %v", err)
 	}
 }

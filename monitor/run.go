@@ -297,6 +297,11 @@ func (m *Monitor) Backfill(ctx context.Context, paths []string, total func(int64
 	err := m.finish()
 	s := m.Stats()
 	s.Warnings = m.warnings()
+	if err == nil && len(m.schemaErrs) > 0 {
+		// Everything else is read and committed; the refused database is
+		// the caller's to report (the CLI exits 2 for it).
+		err = m.schemaErrs[0]
+	}
 	return s, err
 }
 
