@@ -59,6 +59,8 @@ type ocOpen struct {
 	// read says a complete read happened in this process: after that, an
 	// unchanged data_version means nothing to do.
 	read bool
+	// dirty says poll saw a commit that read has not read yet.
+	dirty bool
 }
 
 func newOpenClaw(c SourceConfig, st *sourceStats) statePart {
@@ -167,6 +169,18 @@ func (s *openclawSource) changed(m *Monitor, ev fsnotify.Event, ch *changes) {
 
 func (s *openclawSource) pending(*Monitor, string) int64 { return 0 }
 
+// poll asks every open database whether another connection committed
+// (PRAGMA data_version: no table is read) and marks the changed ones.
+func (s *openclawSource) poll(m *Monitor, ch *changes) {
+	for p, o := range s.dbs {
+		changed, err := o.db.Changed(context.Background())
+		if err != nil || changed {
+			o.dirty = true
+			ch.add(p)
+		}
+	}
+}
+
 // read reads one database from its cursor to its end, then any archive
 // (row or file) not read yet in this process.
 func (s *openclawSource) read(m *Monitor, item string) {
@@ -203,11 +217,11 @@ func (s *openclawSource) read(m *Monitor, item string) {
 		}
 		return
 	}
-	if changed || !o.read {
+	if changed || o.dirty || !o.read {
 		if !s.readDB(ctx, m, ref, o) {
 			return
 		}
-		o.read = true
+		o.read, o.dirty = true, false
 	}
 	s.readArchives(ctx, m, ref, o)
 }

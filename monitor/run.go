@@ -444,11 +444,35 @@ func (m *Monitor) Run(ctx context.Context, ready func()) error {
 	}
 	tick := time.NewTicker(m.cfg.Rescan)
 	defer tick.Stop()
+	// Sources whose changes a file event cannot always show (a SQLite
+	// commit becomes visible in the mmap'd -shm, which inotify never
+	// reports) are polled cheaply between events.
+	var pollers []poller
+	for _, src := range m.sources {
+		if p, ok := src.(poller); ok {
+			pollers = append(pollers, p)
+		}
+	}
+	var pollC <-chan time.Time
+	if len(pollers) > 0 {
+		pt := time.NewTicker(pollEvery)
+		defer pt.Stop()
+		pollC = pt.C
+	}
 	ch := newChanges()
 	for {
 		select {
 		case <-ctx.Done():
 			return m.finish()
+		case <-pollC:
+			for _, p := range pollers {
+				ch.src = p.(Source)
+				p.poll(m, ch)
+			}
+			ch.src = nil
+			if len(ch.items) == 0 && !ch.rescan {
+				continue
+			}
 		case err := <-w.Errors:
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
 				ch.rescan = true

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync/atomic"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 
@@ -66,6 +67,16 @@ type Source interface {
 	// stats is the source's counters (shared by the parts of a state dir).
 	stats() *sourceStats
 }
+
+// poller is a source that is also polled every pollEvery between file
+// events, for changes no file event shows.
+type poller interface {
+	poll(m *Monitor, ch *changes)
+}
+
+// pollEvery is how often pollers are asked; an OpenClaw commit is seen
+// within it even when no file event tells of it.
+const pollEvery = 100 * time.Millisecond
 
 // changes collects what file events said may have changed, for one pass
 // of the loop.
@@ -210,6 +221,15 @@ func (s *stateDir) changed(m *Monitor, ev fsnotify.Event, ch *changes) {
 }
 
 func (s *stateDir) read(m *Monitor, item string) { s.part(item).read(m, item) }
+
+// poll asks the parts that are pollers (the SQLite kind).
+func (s *stateDir) poll(m *Monitor, ch *changes) {
+	for _, p := range s.parts {
+		if pp, ok := p.(poller); ok {
+			pp.poll(m, ch)
+		}
+	}
+}
 
 func (s *stateDir) pending(m *Monitor, item string) int64 { return s.part(item).pending(m, item) }
 

@@ -294,6 +294,15 @@ func (a *app) backfillCmd() *cobra.Command {
 				if errors.Is(err, monitor.ErrUnsupportedPath) {
 					return &exitError{code: 2, err: err}
 				}
+				var us *monitor.UnknownSchemaError
+				if errors.As(err, &us) {
+					// The other sources are read and stored: say what they
+					// gave, then name the database that was not read.
+					if perr := a.printBackfill(format, stats, a.now().Sub(start)); perr != nil {
+						return perr
+					}
+					return &exitError{code: 2, err: err}
+				}
 				return err
 			}
 			if err := a.printBackfill(format, stats, a.now().Sub(start)); err != nil {
