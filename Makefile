@@ -38,7 +38,12 @@ demo: build
 	  echo "== quotawatch backfill $$tmp/state"; \
 	  ./$(BIN) --config testdata/demo.yaml --db "$$tmp/demo.db" backfill --no-progress "$$tmp/state" && \
 	  echo && echo "== quotawatch usage --month 2026-11" && \
-	  ./$(BIN) --config testdata/demo.yaml --db "$$tmp/demo.db" usage --month 2026-11
+	  ./$(BIN) --config testdata/demo.yaml --db "$$tmp/demo.db" usage --month 2026-11 && \
+	  cp -r testdata/openclaw-sample2/state "$$tmp/openclaw"; chmod -R u+w "$$tmp/openclaw"; \
+	  echo && echo "== quotawatch backfill $$tmp/openclaw (OpenClaw 2026.9.6: SQLite, compressed rows, windows, cold files)" && \
+	  ./$(BIN) --config testdata/openclaw-demo2.yaml --db "$$tmp/openclaw.db" backfill --no-progress "$$tmp/openclaw" && \
+	  echo && echo "== quotawatch usage --month 2026-11" && \
+	  ./$(BIN) --config testdata/openclaw-demo2.yaml --db "$$tmp/openclaw.db" usage --month 2026-11
 
 ## bench: Go benchmarks and the whole-binary benchmarks (results: docs/BENCHMARKS.md).
 bench: bench-go bench-binary bench-sessions
