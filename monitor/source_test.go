@@ -2,13 +2,11 @@ package monitor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/quotawatch/quotawatch/parser"
@@ -83,12 +81,11 @@ func TestBackfillPathOfAConfiguredJSONLLogIsReadWithThatSourcesRules(t *testing.
 	}
 }
 
-// TestBackfillPathOfAnOpenClawDatabaseIsRefusedClearly: until the SQLite
-// kind is plugged in, an *.sqlite PATH is refused with ErrUnsupportedPath
-// naming the file (backfill exits 2), never read as JSONL (every page of
-// it a bad line); a state dir holding agent databases is read for its JSONL
-// files and warned about.
-func TestBackfillPathOfAnOpenClawDatabaseIsRefusedClearly(t *testing.T) {
+// TestBrokenOpenClawDatabaseNeverHidesTheTranscriptsBesideIt: a state dir
+// whose agent database is not a database still has its JSONL transcripts
+// read; the database is counted as unreadable, named in the log, whether it
+// came from the state dir or as a backfill PATH.
+func TestBrokenOpenClawDatabaseNeverHidesTheTranscriptsBesideIt(t *testing.T) {
 	h := newHarness(t)
 	db := filepath.Join(h.dir, "agents", "main", "agent", "openclaw-agent.sqlite")
 	if err := os.MkdirAll(filepath.Dir(db), 0o755); err != nil {
@@ -101,20 +98,13 @@ func TestBackfillPathOfAnOpenClawDatabaseIsRefusedClearly(t *testing.T) {
 	st := h.open()
 	defer st.Close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	_, err := New(Config{}, st, h.attr, quiet).Backfill(context.Background(), []string{db}, nil)
-	if newOpenClawFile(db) == nil {
-		if !errors.Is(err, ErrUnsupportedPath) || !strings.Contains(err.Error(), db) {
-			t.Errorf("backfill of %s: %v; want ErrUnsupportedPath naming it", db, err)
-		}
+	s, err := New(Config{}, st, h.attr, quiet).Backfill(context.Background(), []string{db}, nil)
+	if err != nil || s.Unreadable != 1 {
+		t.Errorf("backfill of %s: %+v %v; want it counted unreadable", db, s, err)
 	}
-	s, err := New(Config{}, st, h.attr, quiet).Backfill(context.Background(), []string{h.dir}, nil)
-	if err != nil || s.Inserted != 1 || s.Bad != 0 {
-		t.Fatalf("state dir: %+v %v", s, err)
-	}
-	if newOpenClaw(SourceConfig{Type: SourceOpenClaw, Dir: h.dir}, newSourceStats("", "")) == nil {
-		if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "OpenClaw SQLite databases") {
-			t.Errorf("warnings %q: want one about the databases not read", s.Warnings)
-		}
+	s, err = New(Config{}, st, h.attr, quiet).Backfill(context.Background(), []string{h.dir}, nil)
+	if err != nil || s.Inserted != 1 || s.Bad != 0 || s.Unreadable != 1 {
+		t.Fatalf("state dir: %+v %v; want the transcript's call and the database unreadable", s, err)
 	}
 }
 

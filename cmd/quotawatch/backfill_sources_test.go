@@ -67,15 +67,25 @@ func TestE2EBackfillPathIsReadByTheKindItIs(t *testing.T) {
 		t.Errorf("text summary does not list the state dir's source:\n%s", text.Stdout)
 	}
 
-	sqlite := filepath.Join(state, "agents", "main", "agent", "openclaw-agent.sqlite")
-	if err := os.MkdirAll(filepath.Dir(sqlite), 0o755); err != nil {
+	// An OpenClaw agent database given as a PATH is read as one.
+	ocState := filepath.Join(t.TempDir(), "oc")
+	e2eCopyTree(t, "../../testdata/openclaw-sample/state", ocState)
+	sqlite := filepath.Join(ocState, "agents", "ops", "agent", "openclaw-agent.sqlite")
+	st, r2 := e2eBackfill(t, cfg, db, sqlite)
+	if st.NewEvents != 3 || st.Unreadable != 0 {
+		t.Errorf("backfill %s: %+v, want salon's 3 calls\n%s", sqlite, st, e2eTail(r2.Stderr, 10))
+	}
+	// A file named like one that is not a database is an unreadable file,
+	// named in the log; the run is not stopped by it.
+	bogus := filepath.Join(state, "agents", "main", "agent", "openclaw-agent.sqlite")
+	if err := os.MkdirAll(filepath.Dir(bogus), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(sqlite, []byte("SQLite format 3\x00"), 0o644); err != nil {
+	if err := os.WriteFile(bogus, []byte("SQLite format 3\x00"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r = e2eExec(t, "--config", cfg, "--db", db, "backfill", "--no-progress", sqlite)
-	if r.Code != 2 || !strings.Contains(r.Stderr, sqlite) || !strings.Contains(r.Stderr, "OpenClaw SQLite database") {
-		t.Errorf("backfill %s: exit %d, want 2 with a message naming it\n%s", sqlite, r.Code, e2eTail(r.Stderr, 10))
+	st, r2 = e2eBackfill(t, cfg, db, bogus)
+	if st.Unreadable != 1 || !strings.Contains(r2.Stderr, bogus) {
+		t.Errorf("backfill %s: unreadable_files %d, want 1 and a warning naming it\n%s", bogus, st.Unreadable, e2eTail(r2.Stderr, 10))
 	}
 }
