@@ -51,6 +51,9 @@ type openclawSource struct {
 	// badLine) expects; it is never committed as a checkpoint.
 	fs fileState
 	cb parser.Clawdbot
+	// needSessions says a row named a session the database has not
+	// attributed yet: its windows are listed again after the read.
+	needSessions bool
 }
 
 // ocOpen is one open agent database and what was learned of it.
@@ -226,30 +229,18 @@ func (s *openclawSource) read(m *Monitor, item string) {
 	s.readArchives(ctx, m, ref, o)
 }
 
-// readDB applies the sessions' keys and peers, then reads the rows past
-// the cursor. It reports whether the read completed.
+// readDB reads the rows past the cursor. The sessions' keys and peers are
+// applied before the first read and again only when a row names a session
+// that is not attributed from the database yet (a new session or window):
+// a busy database commits many times a second, and listing every window
+// on each commit would cost more than the rows. Events read before their
+// session's key is known are moved by the same commit path as any
+// re-attribution. It reports whether the read completed.
 func (s *openclawSource) readDB(ctx context.Context, m *Monitor, ref ocDBRef, o *ocOpen) bool {
-	sessions, err := o.db.Sessions(ctx)
-	if err != nil {
-		m.log.Warn("cannot read OpenClaw sessions; will retry", "db", ref.Path, "err", err)
+	if !o.read && !s.applySessions(ctx, m, ref, o) {
 		return false
 	}
-	now := m.now().UnixMilli()
-	for _, x := range sessions {
-		st := m.sess.peek(ref.Agent, x.SessionID)
-		if st == nil {
-			s.st.items.Add(1)
-			st = m.sess.get(ref.Agent, x.SessionID, now)
-		}
-		ki := ParseSessionKey(x.Key)
-		channel := x.Channel
-		if channel == "" {
-			channel = ki.Channel
-		}
-		if m.sess.learn(st, originStore, x.Key, channel, x.Peer, "") {
-			m.batch.Moves = append(m.batch.Moves, store.Move{Agent: st.Agent, SessionID: st.SessionID, Customer: st.Customer})
-		}
-	}
+	s.needSessions = false
 	var cur ocCursor
 	if state, ok := m.cursor(cursorKindOpenClaw, ref.Path); ok {
 		if err := json.Unmarshal([]byte(state), &cur); err != nil {
@@ -276,9 +267,38 @@ func (s *openclawSource) readDB(ctx context.Context, m *Monitor, ref ocDBRef, o 
 			m.flush()
 		}
 		if n < ocReadRows {
-			return true
+			break
 		}
 	}
+	if s.needSessions {
+		s.applySessions(ctx, m, ref, o)
+	}
+	return true
+}
+
+// applySessions learns every window's key, channel and peer.
+func (s *openclawSource) applySessions(ctx context.Context, m *Monitor, ref ocDBRef, o *ocOpen) bool {
+	sessions, err := o.db.Sessions(ctx)
+	if err != nil {
+		m.log.Warn("cannot read OpenClaw sessions; will retry", "db", ref.Path, "err", err)
+		return false
+	}
+	now := m.now().UnixMilli()
+	for _, x := range sessions {
+		st := m.sess.peek(ref.Agent, x.SessionID)
+		if st == nil {
+			s.st.items.Add(1)
+			st = m.sess.get(ref.Agent, x.SessionID, now)
+		}
+		channel := x.Channel
+		if channel == "" {
+			channel = ParseSessionKey(x.Key).Channel
+		}
+		if m.sess.learn(st, originStore, x.Key, channel, x.Peer, "") {
+			m.batch.Moves = append(m.batch.Moves, store.Move{Agent: st.Agent, SessionID: st.SessionID, Customer: st.Customer})
+		}
+	}
+	return true
 }
 
 // row handles one transcript row as a transcript line of its session.
@@ -304,6 +324,9 @@ func (s *openclawSource) row(m *Monitor, ref ocDBRef, r ocRow) {
 func (s *openclawSource) line(m *Monitor, agent, sessionID string, line []byte, at int64) {
 	s.fs.cp.Agent, s.fs.cp.SessionID = agent, sessionID
 	sess := m.sess.peek(agent, sessionID)
+	if sess == nil || sess.Origin != originStore {
+		s.needSessions = true
+	}
 	s.cb.WantEnvelope = sess == nil || rank(sess.Origin) < rank(originEnvelope)
 	m.clawdbotLine(&s.fs, &s.cb, sess, line, at)
 }
