@@ -243,14 +243,29 @@ func TestE2ECrashSafetyOpenClaw(t *testing.T) {
 		default:
 		}
 		var p *e2eProc
-		switch {
-		case ask != nil:
-			// The writer waits to compact: a run stores everything first,
-			// the compaction lands while it follows, then it is killed.
+		if ask != nil {
+			// The writer waits to compact: a run stores everything first.
+			// The compaction then lands either while it follows, or after
+			// it was killed, so that the next start finds rows renumbered
+			// under its cursor and new rows after them.
 			p = e2eStart(t, "--config", cfg, "--db", db, "run")
 			converge(i, cfg, p)
-			close(ask)
+			if rng.IntN(2) == 0 {
+				if code := p.signal(t, syscall.SIGKILL, 30*time.Second); code != -1 && code != 0 {
+					t.Fatalf("iteration %d: %s exited %d before the kill\nstderr:\n%s", i, p, code, e2eTail(p.stderr.String(), 40))
+				}
+				kills++
+				p = nil
+				// Let the compaction and a few turns land unseen.
+				close(ask)
+				time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
+			} else {
+				close(ask)
+			}
 			compactionsGranted++
+		}
+		switch {
+		case p != nil:
 		case i%4 == 3:
 			p = e2eStart(t, "--config", cfg, "--db", db, "backfill", "--no-progress")
 		default:
