@@ -233,7 +233,7 @@ func TestE2ECrashSafetyOpenClaw(t *testing.T) {
 	}
 
 	const iterations = 20
-	kills, compactionsGranted := 0, 0
+	kills, midway, compactionsGranted := 0, 0, 0
 	began := time.Now()
 	for i := range iterations {
 		cfg := config([]int{1, 7, 64, 500, 2000}[rng.IntN(5)])
@@ -264,6 +264,7 @@ func TestE2ECrashSafetyOpenClaw(t *testing.T) {
 			}
 			compactionsGranted++
 		}
+		before := c.expected(t)
 		switch {
 		case p != nil:
 		case i%4 == 3:
@@ -286,8 +287,12 @@ func TestE2ECrashSafetyOpenClaw(t *testing.T) {
 		// Whatever was committed must never exceed what was written: usage
 		// first, then the totals (a row stored is a row already booked).
 		got := e2eUsageSoFar(t, cfg, db)
-		if over := e2eExceeds(got, c.expected(t)); over != "" {
+		written := c.expected(t)
+		if over := e2eExceeds(got, written); over != "" {
 			t.Fatalf("iteration %d: after killing %s, more is stored than was ever written (double counting):\n%s", i, p, over)
+		}
+		if g, w := e2eSum(got), e2eSum(before); g.Requests+g.FailedRequests < w.Requests+w.FailedRequests {
+			midway++ // killed before storing what was there when it started
 		}
 		if isDone(c.done) && c.err != nil {
 			t.Fatal(c.err)
@@ -297,8 +302,8 @@ func TestE2ECrashSafetyOpenClaw(t *testing.T) {
 	if c.err != nil {
 		t.Fatal(c.err)
 	}
-	t.Logf("%d SIGKILLs, %d compactions granted; writer: %d turns (%d long), %d new windows, %d compactions deleting %d calls, %d deletes (%s)",
-		kills, compactionsGranted, c.turns, c.long, c.windows, c.compactions, c.compacted, c.deletes, time.Since(began).Round(time.Millisecond))
+	t.Logf("%d SIGKILLs (%d of %d stopped before storing what was there at their start), %d compactions granted; writer: %d turns (%d long), %d new windows, %d compactions deleting %d calls, %d deletes (%s)",
+		kills, midway, iterations, compactionsGranted, c.turns, c.long, c.windows, c.compactions, c.compacted, c.deletes, time.Since(began).Round(time.Millisecond))
 	if c.turns == 0 || c.windows == 0 || c.compactions == 0 || c.deletes == 0 {
 		t.Fatalf("the writer did not do everything a crash should meet: %d turns, %d windows, %d compactions, %d deletes",
 			c.turns, c.windows, c.compactions, c.deletes)
