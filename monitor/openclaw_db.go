@@ -528,10 +528,12 @@ var ocMarkDistances = func() []int64 {
 	return d
 }()
 
-// ocSum hashes a row's identity; (session_id, seq) is the primary key and
-// created_at is the time OpenClaw wrote it, so a different row at the same
-// rowid (reuse, VACUUM, compaction's renumbered seq) gets another sum.
-func ocSum(session []byte, seq, createdAt int64) uint64 {
+// ocSum hashes a row's identity and content; (session_id, seq) is the
+// primary key and created_at the time OpenClaw wrote it, but a compaction
+// of the newest session can put a renumbered row with the same seq and a
+// created_at of the same millisecond on a reused rowid: the stored event
+// (plain or compressed bytes) tells them apart.
+func ocSum(session []byte, seq, createdAt int64, content []byte) uint64 {
 	h := fnv.New64a()
 	h.Write(session)
 	var b [16]byte
@@ -540,7 +542,16 @@ func ocSum(session []byte, seq, createdAt int64) uint64 {
 		b[8+i] = byte(createdAt >> (8 * i))
 	}
 	h.Write(b[:])
+	h.Write(content)
 	return h.Sum64()
+}
+
+// contentExpr selects a row's stored event bytes, whichever column holds them.
+func (d *ocDB) contentExpr() string {
+	if d.hasZstd {
+		return "coalesce(CAST(event_json AS BLOB), event_zstd)"
+	}
+	return "CAST(event_json AS BLOB)"
 }
 
 // openOCDB opens an agent database read-only and checks its schema: an
@@ -1007,17 +1018,17 @@ func (d *ocDB) keep(b []byte) []byte {
 // resume returns the rowid to read after: Top when the row there is still
 // the one read, else the highest intact mark, else 0.
 func (d *ocDB) resume(ctx context.Context, tx *sql.Tx, cur ocCursor) (int64, error) {
-	var session []byte
+	var session, content []byte
 	var seq, created int64
 	for _, m := range cur.Marks {
-		err := tx.QueryRowContext(ctx, `SELECT session_id, seq, created_at FROM transcript_events WHERE rowid = ?`, m.RowID).Scan(&session, &seq, &created)
+		err := tx.QueryRowContext(ctx, `SELECT session_id, seq, created_at, `+d.contentExpr()+` FROM transcript_events WHERE rowid = ?`, m.RowID).Scan(&session, &seq, &created, &content)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
 		if err != nil {
 			return 0, err
 		}
-		if ocSum(session, seq, created) == m.Sum {
+		if ocSum(session, seq, created, content) == m.Sum {
 			return m.RowID, nil
 		}
 	}
@@ -1028,7 +1039,7 @@ func (d *ocDB) resume(ctx context.Context, tx *sql.Tx, cur ocCursor) (int64, err
 // nearest rows at or below top - 4^i + 1.
 func (d *ocDB) marks(ctx context.Context, tx *sql.Tx, top int64) ([]ocMark, error) {
 	var out []ocMark
-	var session []byte
+	var session, content []byte
 	var rowID, seq, created int64
 	below := top
 	for _, dist := range ocMarkDistances {
@@ -1039,15 +1050,15 @@ func (d *ocDB) marks(ctx context.Context, tx *sql.Tx, top int64) ([]ocMark, erro
 		if target < 1 {
 			break
 		}
-		err := tx.QueryRowContext(ctx, `SELECT rowid, session_id, seq, created_at FROM transcript_events WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1`, target).
-			Scan(&rowID, &session, &seq, &created)
+		err := tx.QueryRowContext(ctx, `SELECT rowid, session_id, seq, created_at, `+d.contentExpr()+` FROM transcript_events WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1`, target).
+			Scan(&rowID, &session, &seq, &created, &content)
 		if errors.Is(err, sql.ErrNoRows) {
 			break
 		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ocMark{RowID: rowID, Sum: ocSum(session, seq, created)})
+		out = append(out, ocMark{RowID: rowID, Sum: ocSum(session, seq, created, content)})
 		below = rowID - 1
 	}
 	return out, nil
