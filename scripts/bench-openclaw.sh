@@ -87,7 +87,8 @@ if [ "$CCUSAGE" = 1 ]; then
 	log "installing ccusage@$CCUSAGE_VERSION into $tmp/ccusage"
 	npm install --silent --no-audit --no-fund --prefix "$tmp/ccusage" "ccusage@$CCUSAGE_VERSION" "@ccusage/ccusage-linux-x64@$CCUSAGE_VERSION" >/dev/null
 	cc=$tmp/ccusage/node_modules/.bin/ccusage
-	"$cc" openclaw monthly --help 2>&1 | grep -q -- --open-claw-path || die "ccusage openclaw monthly has no --open-claw-path; check its --help"
+	cchelp=$("$cc" openclaw monthly --help 2>&1) # not piped into grep -q: with pipefail its SIGPIPE fails the check
+	grep -q -- --open-claw-path <<<"$cchelp" || die "ccusage openclaw monthly has no --open-claw-path; check its --help"
 fi
 
 # backfill STATE DB LABEL: RUNS backfills into fresh databases, then the totals are checked.
