@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.Version=$(VERSION)
 FUZZTIME ?= 5s
 
-.PHONY: all build test lint unit fuzz-short fuzz demo bench bench-go bench-binary bench-sessions clean
+.PHONY: all build test lint unit fuzz-short fuzz demo bench bench-go bench-binary bench-sessions bench-openclaw clean
 
 all: build
 
@@ -46,7 +46,7 @@ demo: build
 	  ./$(BIN) --config testdata/openclaw-demo2.yaml --db "$$tmp/openclaw.db" usage --month 2026-11
 
 ## bench: Go benchmarks and the whole-binary benchmarks (results: docs/BENCHMARKS.md).
-bench: bench-go bench-binary bench-sessions
+bench: bench-go bench-binary bench-sessions bench-openclaw
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
@@ -57,6 +57,10 @@ bench-binary: build
 ## bench-sessions: a 100 MiB sessions.json rewritten every second under `run`, and backfill with it.
 bench-sessions: build
 	bash scripts/bench-sessions.sh
+
+## bench-openclaw: OpenClaw states (20/50/300 MiB, ~30 % compressed) beside ccusage, live follow, WAL, idle CPU.
+bench-openclaw: build
+	bash scripts/bench-openclaw.sh
 
 clean:
 	rm -rf bin

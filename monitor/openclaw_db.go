@@ -152,7 +152,7 @@ func ocStateDBPaths(stateDir string) []string {
 // on the door: even a bug here cannot write to OpenClaw's database.
 func ocDSN(path string) string {
 	u := url.URL{Path: path}
-	return "file:" + u.EscapedPath() + "?mode=ro&_pragma=busy_timeout(" + strconv.Itoa(ocBusyTimeoutMs) + ")&_pragma=query_only(1)"
+	return "file:" + u.EscapedPath() + "?mode=ro&_pragma=cache_size(-256)&_pragma=busy_timeout(" + strconv.Itoa(ocBusyTimeoutMs) + ")&_pragma=query_only(1)"
 }
 
 // discoverOpenClaw lists every agent database of a state dir: the
@@ -443,14 +443,20 @@ type ocDB struct {
 	// compares commits by *other* connections with this connection's last
 	// look: on a pooled connection the answer would depend on which
 	// connection the pool handed out.
-	watch   *sql.Conn
-	lastDV  int64
-	haveDV  bool
-	dev     uint64
-	ino     uint64
-	ident   string
-	hasZstd bool
-	tables  map[string]bool
+	watch  *sql.Conn
+	lastDV int64
+	haveDV bool
+	// What the last PRAGMA data_version saw of the database and its -wal
+	// file on disk, and when: while neither changes and both have been
+	// quiet for ocQuietFiles, Changed answers from two stats (see there).
+	lastFiles ocFileLook
+	lastAsk   time.Time
+	asks      int // PRAGMA data_version queries, for tests
+	dev       uint64
+	ino       uint64
+	ident     string
+	hasZstd   bool
+	tables    map[string]bool
 
 	// Buffers reused from batch to batch so a backfill allocates per batch,
 	// not per row (the driver's own per-row copies aside).
@@ -688,9 +694,32 @@ func (d *ocDB) Close() error {
 	return d.db.Close()
 }
 
+// ocFileLook is the size and modification time of an agent database and
+// of its -wal file (zero when there is none).
+type ocFileLook struct {
+	dbSize, walSize int64
+	dbMod, walMod   time.Time
+	walIno          uint64
+}
+
+const (
+	// ocQuietFiles is how long both files must have been unmodified before
+	// an unchanged look is trusted without asking SQLite: a write within
+	// one timestamp granule of the previous may keep the same mtime, so
+	// recently modified files are always asked.
+	ocQuietFiles = time.Second
+	// ocAskAtLeast bounds how long Changed trusts the files alone (a clock
+	// stepped back, a filesystem with odd timestamps).
+	ocAskAtLeast = 5 * time.Second
+)
+
 // Changed reports whether another connection committed to the database
-// since the last call (true on the first call). It costs one stat and one
-// PRAGMA, no table read. A file replaced under its path gives
+// since the last call (true on the first call). A commit writes the -wal
+// file (or, without WAL, the database file), so while both files keep
+// their size and mtime and have been quiet for ocQuietFiles, it answers
+// from two stats; otherwise it asks PRAGMA data_version (no table read).
+// Idle, that is most polls: the PRAGMA through database/sql was most of
+// run's idle CPU. A file replaced under its path gives
 // ErrOCDatabaseReplaced; a file gone gives an error wrapping fs.ErrNotExist.
 func (d *ocDB) Changed(ctx context.Context) (bool, error) {
 	fi, err := os.Stat(d.Path)
@@ -700,7 +729,20 @@ func (d *ocDB) Changed(ctx context.Context) (bool, error) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && d.ino != 0 && (uint64(st.Dev) != d.dev || uint64(st.Ino) != d.ino) {
 		return true, fmt.Errorf("%s: %w", d.Path, ErrOCDatabaseReplaced)
 	}
+	look := ocFileLook{dbSize: fi.Size(), dbMod: fi.ModTime()}
+	if wi, err := os.Stat(d.Path + "-wal"); err == nil {
+		look.walSize, look.walMod = wi.Size(), wi.ModTime()
+		if st, ok := wi.Sys().(*syscall.Stat_t); ok {
+			look.walIno = uint64(st.Ino)
+		}
+	}
+	now := time.Now()
+	if d.haveDV && look == d.lastFiles && now.Sub(d.lastAsk) < ocAskAtLeast &&
+		d.lastAsk.Sub(look.dbMod) >= ocQuietFiles && d.lastAsk.Sub(look.walMod) >= ocQuietFiles {
+		return false, nil
+	}
 	var v int64
+	d.asks++
 	if err := ocRetry(ctx, func() error {
 		return d.watch.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
 	}); err != nil {
@@ -708,6 +750,9 @@ func (d *ocDB) Changed(ctx context.Context) (bool, error) {
 	}
 	changed := !d.haveDV || v != d.lastDV
 	d.lastDV, d.haveDV = v, true
+	// The look was taken before the PRAGMA: a commit between the two shows
+	// in the next look.
+	d.lastFiles, d.lastAsk = look, now
 	return changed, nil
 }
 
