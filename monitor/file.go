@@ -360,7 +360,7 @@ func (m *Monitor) readFrom(f *os.File, fs *fileState, src lineSource, size int64
 			}
 		}
 		long, lineLen, junk, opens, pending, oversized, progressed = nil, 0, 0, false, false, false, true
-		if len(m.batch.Events) >= m.cfg.BatchEvents || m.batchBytes >= 16<<20 {
+		if m.batchFull() {
 			m.checkpoint(f, fs)
 			m.flush()
 			progressed = false

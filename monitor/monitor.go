@@ -332,10 +332,15 @@ func (m *Monitor) schemaErr(e *UnknownSchemaError) {
 	m.schemaErrs = append(m.schemaErrs, e)
 }
 
-// flushIfFull hands the batch to the writer when it is as big as a batch
-// may be.
+// batchFull reports whether the batch is as big as a batch may be (events,
+// or bytes read for it).
+func (m *Monitor) batchFull() bool {
+	return len(m.batch.Events) >= m.cfg.BatchEvents || m.batchBytes >= 16<<20
+}
+
+// flushIfFull hands the batch to the writer when it is full.
 func (m *Monitor) flushIfFull() {
-	if len(m.batch.Events) >= m.cfg.BatchEvents || m.batchBytes >= 16<<20 {
+	if m.batchFull() {
 		m.flush()
 	}
 }

@@ -263,9 +263,7 @@ func (s *openclawSource) readDB(ctx context.Context, m *Monitor, ref ocDBRef, o 
 		cur = next
 		b, _ := json.Marshal(cur)
 		m.setCursor(cursorKindOpenClaw, ref.Path, string(b))
-		if len(m.batch.Events) >= m.cfg.BatchEvents || m.batchBytes >= 16<<20 {
-			m.flush()
-		}
+		m.flushIfFull()
 		if n < ocReadRows {
 			break
 		}
