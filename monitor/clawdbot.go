@@ -7,7 +7,6 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/quotawatch/quotawatch/parser"
-	"github.com/quotawatch/quotawatch/store"
 )
 
 // clawdbotSource reads Clawdbot (and OpenClaw JSONL) session transcripts,
@@ -146,9 +145,7 @@ func (m *Monitor) clawdbotLine(fs *fileState, p *parser.Clawdbot, sess *sessionS
 		if sess == nil {
 			sess = m.sess.get(fs.cp.Agent, fs.cp.SessionID, m.now().UnixMilli())
 		}
-		if m.sess.learn(sess, originEnvelope, sess.Key, res.Channel, res.Peer, sess.Hint) {
-			m.batch.Moves = append(m.batch.Moves, store.Move{Agent: sess.Agent, SessionID: sess.SessionID, Customer: sess.Customer})
-		}
+		m.learn(sess, originEnvelope, sess.Key, res.Channel, res.Peer, sess.Hint)
 	case parser.KindUsage:
 		if sess == nil {
 			sess = m.sess.get(fs.cp.Agent, fs.cp.SessionID, m.now().UnixMilli())

@@ -13,7 +13,6 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/quotawatch/quotawatch/parser"
-	"github.com/quotawatch/quotawatch/store"
 )
 
 // jsonlSource reads a generic request log: every regular file the glob
@@ -128,8 +127,8 @@ func (m *Monitor) jsonlLine(f *os.File, fs *fileState, src *jsonlSource, p *pars
 		sid = "customer:" + ev.Customer
 	}
 	sess := m.sess.get(name, sid, m.now().UnixMilli())
-	if ev.Customer != "" && m.sess.learn(sess, originLog, sess.Key, sess.Channel, ev.Customer, ev.Customer) {
-		m.batch.Moves = append(m.batch.Moves, store.Move{Agent: sess.Agent, SessionID: sess.SessionID, Customer: sess.Customer})
+	if ev.Customer != "" {
+		m.learn(sess, originLog, sess.Key, sess.Channel, ev.Customer, ev.Customer)
 	}
 	var key string
 	if ev.EntryID != "" {

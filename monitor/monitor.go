@@ -344,3 +344,11 @@ func (m *Monitor) flushIfFull() {
 		m.flush()
 	}
 }
+
+// learn applies new knowledge to a session and, when that changes its
+// customer, queues the move of its stored events in the batch.
+func (m *Monitor) learn(st *sessionState, origin, key, channel, peer, hint string) {
+	if m.sess.learn(st, origin, key, channel, peer, hint) {
+		m.batch.Moves = append(m.batch.Moves, store.Move{Agent: st.Agent, SessionID: st.SessionID, Customer: st.Customer})
+	}
+}

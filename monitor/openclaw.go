@@ -292,9 +292,7 @@ func (s *openclawSource) applySessions(ctx context.Context, m *Monitor, ref ocDB
 		if channel == "" {
 			channel = ParseSessionKey(x.Key).Channel
 		}
-		if m.sess.learn(st, originStore, x.Key, channel, x.Peer, "") {
-			m.batch.Moves = append(m.batch.Moves, store.Move{Agent: st.Agent, SessionID: st.SessionID, Customer: st.Customer})
-		}
+		m.learn(st, originStore, x.Key, channel, x.Peer, "")
 	}
 	return true
 }

@@ -225,9 +225,7 @@ func (m *Monitor) applyStoreResult(res storeResult) {
 	now := m.now().UnixMilli()
 	for _, e := range res.entries {
 		st := m.sess.get(agent, e.SessionID, now)
-		if m.sess.learn(st, originStore, e.Key, e.Channel, e.Peer, "") {
-			m.batch.Moves = append(m.batch.Moves, store.Move{Agent: st.Agent, SessionID: st.SessionID, Customer: st.Customer})
-		}
+		m.learn(st, originStore, e.Key, e.Channel, e.Peer, "")
 	}
 }
 

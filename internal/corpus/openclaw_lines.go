@@ -369,18 +369,7 @@ func (o *ocSession) injected(run string) {
 }
 
 // mirror is the delivery mirror: provider "openclaw", model "delivery-mirror".
-func (o *ocSession) mirror() {
-	s := o.session
-	s.begin("message")
-	b := append(s.buf, `,"message":{"role":"assistant","content":[{"type":"text","text":`...)
-	b = appendJSONString(b, text(s.r, assistantPhrases, 100+s.r.IntN(400)))
-	b = append(b, `}],"api":"openai-responses","provider":"openclaw","model":"delivery-mirror"`...)
-	b = appendUsage(b, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-	b = append(b, `,"stopReason":"stop","timestamp":`...)
-	b = strconv.AppendInt(b, s.t, 10)
-	s.buf = append(b, "}}"...)
-	s.end(lineSynthetic)
-}
+func (o *ocSession) mirror() { o.session.mirrorAs("openclaw") }
 
 // resetLine is what sessions.reset appends (same session id): a `reset`
 // entry, whose id OpenClaw writes as 8 hex digits, then a new model_change

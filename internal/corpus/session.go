@@ -403,11 +403,17 @@ func (s *session) injected() {
 	s.end(lineSynthetic)
 }
 
-func (s *session) mirror() {
+func (s *session) mirror() { s.mirrorAs("clawdbot") }
+
+// mirrorAs writes a delivery mirror line of the given provider (Clawdbot
+// wrote "clawdbot", OpenClaw writes "openclaw").
+func (s *session) mirrorAs(provider string) {
 	s.begin("message")
 	b := append(s.buf, `,"message":{"role":"assistant","content":[{"type":"text","text":`...)
 	b = appendJSONString(b, text(s.r, assistantPhrases, 100+s.r.IntN(400)))
-	b = append(b, `}],"api":"openai-responses","provider":"clawdbot","model":"delivery-mirror"`...)
+	b = append(b, `}],"api":"openai-responses","provider":"`...)
+	b = append(b, provider...)
+	b = append(b, `","model":"delivery-mirror"`...)
 	b = appendUsage(b, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 	b = append(b, `,"stopReason":"stop","timestamp":`...)
 	b = strconv.AppendInt(b, s.t, 10)
