@@ -64,6 +64,10 @@ type ocOpen struct {
 	read bool
 	// dirty says poll saw a commit that read has not read yet.
 	dirty bool
+	// archiveRows says the archive tables may hold what was not read yet:
+	// they change only by a commit, so they are listed after a commit (or
+	// a failed listing), not on every read.
+	archiveRows bool
 }
 
 func newOpenClaw(c SourceConfig, st *sourceStats) statePart {
@@ -224,7 +228,7 @@ func (s *openclawSource) read(m *Monitor, item string) {
 		if !s.readDB(ctx, m, ref, o) {
 			return
 		}
-		o.read, o.dirty = true, false
+		o.read, o.dirty, o.archiveRows = true, false, true
 	}
 	s.readArchives(ctx, m, ref, o)
 }
@@ -327,22 +331,25 @@ func (s *openclawSource) line(m *Monitor, agent, sessionID string, line []byte, 
 	m.clawdbotLine(&s.fs, &s.cb, sess, line, at)
 }
 
-// readArchives reads the archive rows and files of a database that were
-// not read yet in this process (re-reading after a restart adds nothing:
+// readArchives reads the archive rows (after a commit) and files of a
+// database that were not read yet in this process (re-reading after a restart adds nothing:
 // the calls in them are keyed like the rows they came from).
 func (s *openclawSource) readArchives(ctx context.Context, m *Monitor, ref ocDBRef, o *ocOpen) {
-	err := o.db.Archives(ctx, func(a ocArchive) bool { return s.archives[ref.Path+"\x00"+a.Name] }, func(a ocArchive, l ocLine) error {
-		k := ref.Path + "\x00" + a.Name
-		if !s.archives[k] {
-			s.archives[k] = true
-			s.st.archives.Add(1)
+	if o.archiveRows {
+		err := o.db.Archives(ctx, func(a ocArchive) bool { return s.archives[ref.Path+"\x00"+a.Name] }, func(a ocArchive, l ocLine) error {
+			k := ref.Path + "\x00" + a.Name
+			if !s.archives[k] {
+				s.archives[k] = true
+				s.st.archives.Add(1)
+			}
+			s.archiveLine(m, ref, a.SessionID, l)
+			return nil
+		})
+		if err != nil {
+			m.log.Warn("cannot read OpenClaw archive rows; will retry", "db", ref.Path, "err", err)
+		} else {
+			o.archiveRows = false
 		}
-		s.archiveLine(m, ref, a.SessionID, l)
-		return nil
-	})
-	if err != nil {
-		m.log.Warn("cannot read OpenClaw archive rows; will retry", "db", ref.Path, "err", err)
-		return
 	}
 	for _, f := range ref.Archives {
 		if s.archives[f.Path] || !f.Zstd {
