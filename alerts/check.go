@@ -8,26 +8,16 @@ import (
 	"sort"
 	"time"
 
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
-
-// Customer is what the alerts need to know about one configured customer.
-type Customer struct {
-	ID       string
-	Name     string
-	Phone    string // E.164
-	Tier     string
-	Limits   Tier
-	Language string         // "" = alerts.language
-	Location *time.Location // nil = the global timezone
-}
 
 // Checker evaluates every customer's running period against the
 // thresholds and records the decisions in the outbox.
 type Checker struct {
 	Store     *store.Store
 	Config    Config
-	Customers []Customer
+	Customers []report.Customer
 	// Location is the global timezone (customers may override it).
 	Location  *time.Location
 	Channel   string
@@ -36,17 +26,9 @@ type Checker struct {
 	Now func() time.Time
 }
 
-func (c *Checker) loc(cu *Customer) *time.Location {
-	if cu.Location != nil {
-		return cu.Location
-	}
-	if c.Location != nil {
-		return c.Location
-	}
-	return time.UTC
-}
+func (c *Checker) loc(cu *report.Customer) *time.Location { return cu.In(c.Location) }
 
-func (c *Checker) language(cu *Customer) string {
+func (c *Checker) language(cu *report.Customer) string {
 	if cu != nil && cu.Language != "" {
 		return cu.Language
 	}
@@ -80,7 +62,7 @@ func (c *Checker) read(ctx context.Context) (snapshot, error) {
 		if cu.Limits.Unlimited() {
 			continue
 		}
-		p := PeriodOf(s.now, c.loc(cu))
+		p := report.PeriodOf(s.now, c.loc(cu))
 		if !seen[p] {
 			seen[p] = true
 			s.periods = append(s.periods, p)
@@ -107,17 +89,17 @@ func (c *Checker) plan(s snapshot, recorded map[store.AlertKey]bool) ([]store.Al
 			continue // tracked, never warned
 		}
 		loc := c.loc(cu)
-		period := PeriodOf(s.now, loc)
-		if !PeriodOpen(period, loc, s.now) {
+		period := report.PeriodOf(s.now, loc)
+		if !report.PeriodOpen(period, loc, s.now) {
 			continue
 		}
 		u := s.usage[store.CustomerPeriod{Customer: cu.ID, Period: period}]
-		r, ok := Read(cu.Limits, Used{Requests: u.Requests, Tokens: u.TotalTokens(), CostUSD: u.CostUSD})
+		r, ok := report.Read(cu.Limits, report.UsedOf(u))
 		if !ok {
 			continue
 		}
 		limitKey := cu.Limits.LimitKey()
-		d := Decide(c.thresholds(), r.Percent, func(p float64) bool {
+		d := Decide(c.thresholds(), r.Percent(), func(p float64) bool {
 			return recorded[store.AlertKey{Customer: cu.ID, Period: period, Threshold: p, LimitKey: limitKey}]
 		})
 		if d.Empty() {
@@ -130,7 +112,7 @@ func (c *Checker) plan(s snapshot, recorded map[store.AlertKey]bool) ([]store.Al
 				lang, to = c.language(nil), c.Config.OperatorPhone
 			}
 			md := MessageData{Customer: cu.ID, Name: cu.Name, Tier: cu.Tier, Period: period, Threshold: FormatPercent(t.Percent),
-				Percent: FormatPercent(math.Floor(r.Percent + percentEpsilon)), Used: FormatAmount(r.Used, r.Unit),
+				Percent: FormatPercent(math.Floor(r.Percent() + percentEpsilon)), Used: FormatAmount(r.Used, r.Unit),
 				Limit: FormatAmount(r.Limit, r.Unit), Unit: UnitName(r.Unit, lang), UpgradeURL: c.Config.UpgradeURL,
 				Degraded: c.Config.DegradedAfterLimit, Language: lang}
 			if md.Name == "" {
@@ -145,7 +127,7 @@ func (c *Checker) plan(s snapshot, recorded map[store.AlertKey]bool) ([]store.Al
 				return store.Alert{}, fmt.Errorf("encode message variables: %w", err)
 			}
 			a := store.Alert{Customer: cu.ID, Period: period, Threshold: t.Percent, LimitKey: limitKey, To: t.To, Recipient: to,
-				Channel: c.Channel, Language: lang, Percent: r.Percent, Used: r.Used, Limit: r.Limit, Unit: r.Unit, Flag: t.Flag,
+				Channel: c.Channel, Language: lang, Percent: r.Percent(), Used: unitValue(r.Used, r.Unit), Limit: unitValue(r.Limit, r.Unit), Unit: r.Unit, Flag: t.Flag,
 				Message: msg, Params: string(params), Status: status, CreatedMs: nowMs, NextAttemptMs: nowMs, UpdatedMs: nowMs}
 			if status == store.AlertSkipped {
 				a.NextAttemptMs = 0

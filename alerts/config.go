@@ -7,17 +7,6 @@ import (
 	"net/url"
 )
 
-// Tier is a monthly limit; a zero field is no limit on that measure, and a
-// tier with no limit at all is unlimited (tracked, never warned).
-type Tier struct {
-	Requests int64   `mapstructure:"requests" json:"requests,omitempty"`
-	Tokens   int64   `mapstructure:"tokens" json:"tokens,omitempty"`
-	CostUSD  float64 `mapstructure:"cost_usd" json:"cost_usd,omitempty"`
-}
-
-// Unlimited reports whether the tier sets no limit.
-func (t Tier) Unlimited() bool { return t.Requests <= 0 && t.Tokens <= 0 && t.CostUSD <= 0 }
-
 // Threshold is one warning level.
 type Threshold struct {
 	Percent float64 `mapstructure:"percent" json:"percent"`

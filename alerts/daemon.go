@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/robfig/cron/v3"
 )
 
@@ -111,7 +112,7 @@ func (d *Daemon) CheckNow(ctx context.Context) {
 	}
 	for _, r := range rows {
 		d.Log.Info("alert decided", "alert", r.ID, "customer", r.Customer, "period", r.Period, "threshold", r.Threshold,
-			"percent", round2(r.Percent), "to", r.To, "status", r.Status)
+			"percent", report.RoundFloat2(r.Percent), "to", r.To, "status", r.Status)
 	}
 	if len(rows) > 0 {
 		d.wakeWorker()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -71,7 +72,7 @@ func TestHaltingErrorKeepsTheWarningPending(t *testing.T) {
 		t.Run(itoa(ans.code), func(t *testing.T) {
 			api := newFakeCloudAPI(t, ans)
 			r := newRig(t, api, time.Date(2026, 11, 10, 12, 0, 0, 0, riyadh))
-			r.customers[0].Limits = Tier{Requests: 10}
+			r.customers[0].Limits = report.Tier{Requests: 10}
 			r.build()
 			r.use("omar", 8, 0, r.clock.Now())
 			_, ds := r.checkAndDeliver()
@@ -118,7 +119,7 @@ func TestHaltProbesCountNothing(t *testing.T) {
 	api := newFakeCloudAPI(t)
 	r := newRig(t, api, time.Date(2026, 11, 10, 12, 0, 0, 0, riyadh))
 	r.token = expiredToken
-	r.customers = append(r.customers, Customer{ID: "layla", Phone: "+966500000002", Tier: "basic", Limits: Tier{Requests: 500}})
+	r.customers = append(r.customers, report.Customer{ID: "layla", Phone: "+966500000002", Tier: "basic", Limits: report.Tier{Requests: 500}})
 	r.build()
 	r.use("omar", 2400, 0, r.clock.Now())
 	r.use("layla", 400, 0, r.clock.Now())
@@ -159,7 +160,7 @@ func TestTokenFileReplacedWhileHaltedResumesDelivery(t *testing.T) {
 	r.tokenFile = filepath.Join(t.TempDir(), "token")
 	writeToken(t, r.tokenFile, expiredToken)
 	r.token = expiredToken // what ReadToken found at start
-	r.customers = append(r.customers, Customer{ID: "layla", Phone: "+966500000002", Tier: "basic", Limits: Tier{Requests: 500}})
+	r.customers = append(r.customers, report.Customer{ID: "layla", Phone: "+966500000002", Tier: "basic", Limits: report.Tier{Requests: 500}})
 	r.build()
 	logs := &lockedBuf{}
 	r.deliverer.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -225,7 +226,7 @@ func TestDaemonResumesSoonAfterTokenFileChange(t *testing.T) {
 		t.Fatalf("no delivery within 10 s of the new token (%d requests)", len(api.Calls()))
 	}
 	t.Logf("delivered %s after the token file was replaced", time.Since(start).Round(time.Millisecond))
-	if a := r.alerts(PeriodOf(time.Now(), riyadh))[0]; a.Attempts != 1 {
+	if a := r.alerts(report.PeriodOf(time.Now(), riyadh))[0]; a.Attempts != 1 {
 		t.Fatalf("row: %s", brief(a))
 	}
 }

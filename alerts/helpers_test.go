@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -211,7 +212,7 @@ type rig struct {
 	api       *fakeCloudAPI
 	cfg       Config
 	wa        WhatsApp
-	customers []Customer
+	customers []report.Customer
 	// token is the notifier's token (default testToken); tokenFile, when
 	// set, is the file it is re-read from.
 	token     string
@@ -222,7 +223,7 @@ type rig struct {
 	seq       int
 }
 
-var standard = Tier{Requests: 3000}
+var standard = report.Tier{Requests: 3000}
 
 func testConfig() Config {
 	return Config{Language: "ar", UpgradeURL: "https://wa.me/966507407827", OperatorPhone: operatorTel, Thresholds: DefaultThresholds()}
@@ -232,7 +233,7 @@ func newRig(t *testing.T, api *fakeCloudAPI, start time.Time) *rig {
 	t.Helper()
 	r := &rig{t: t, path: filepath.Join(t.TempDir(), "qw.db"), clock: &clock{t: start}, api: api, cfg: testConfig(),
 		wa:        WhatsApp{APIBase: api.base(), PhoneNumberID: testPNID, TokenEnv: "UNUSED"},
-		customers: []Customer{{ID: "omar", Name: "عمر", Phone: omarPhone, Tier: "standard", Limits: standard}}}
+		customers: []report.Customer{{ID: "omar", Name: "عمر", Phone: omarPhone, Tier: "standard", Limits: standard}}}
 	r.open()
 	t.Cleanup(func() { r.st.Close() })
 	return r
@@ -280,10 +281,10 @@ func (r *rig) use(customer string, n, failed int, at time.Time) {
 	for i := 0; i < n+failed; i++ {
 		r.seq++
 		b.Events = append(b.Events, store.Event{Key: fmt.Sprintf("test:%d", r.seq), Agent: "main", SessionID: "s1",
-			TimeMs: at.UnixMilli(), Period: PeriodOf(at, riyadh), Customer: customer, Provider: "p", Model: "m",
+			TimeMs: at.UnixMilli(), Period: report.PeriodOf(at, riyadh), Customer: customer, Provider: "p", Model: "m",
 			Input: 100, Output: 10, Priced: true, CostUSD: 0.001, Failed: i >= n})
 	}
-	if _, err := r.st.Commit(context.Background(), b, func(string, int64) string { return PeriodOf(at, riyadh) }); err != nil {
+	if _, err := r.st.Commit(context.Background(), b, func(string, int64) string { return report.PeriodOf(at, riyadh) }); err != nil {
 		r.t.Fatal(err)
 	}
 }

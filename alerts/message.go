@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/quotawatch/quotawatch/report"
 )
 
 // Languages with embedded default messages.
@@ -57,11 +59,29 @@ var VarNames = []string{"customer", "name", "tier", "period", "threshold", "perc
 
 // FormatAmount prints a used or limit amount in its unit: whole numbers for
 // requests and tokens, cents for money.
-func FormatAmount(v float64, unit string) string {
-	if unit == UnitCostUSD {
-		return strconv.FormatFloat(v, 'f', 2, 64)
+func FormatAmount(v int64, unit string) string {
+	if unit == report.UnitCostUSD {
+		return report.Money(v).Cents()
 	}
-	return strconv.FormatFloat(math.Floor(v+percentEpsilon), 'f', 0, 64)
+	return strconv.FormatInt(v, 10)
+}
+
+// FormatRecorded prints an amount as the outbox records it (dollars for
+// money, counts otherwise), the way FormatAmount prints a reading.
+func FormatRecorded(v float64, unit string) string {
+	if unit == report.UnitCostUSD {
+		return report.USD(v).Cents()
+	}
+	return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+}
+
+// unitValue is a reading's base measure in the unit the outbox records:
+// dollars for money, counts otherwise.
+func unitValue(v int64, unit string) float64 {
+	if unit == report.UnitCostUSD {
+		return report.Money(v).Float()
+	}
+	return float64(v)
 }
 
 // FormatPercent prints a threshold (80, 100, 92.5).
@@ -69,8 +89,8 @@ func FormatPercent(p float64) string { return strconv.FormatFloat(p, 'f', -1, 64
 
 // unitNames localizes units.
 var unitNames = map[string]map[string]string{
-	"ar": {UnitRequests: "طلب", UnitTokens: "توكن", UnitCostUSD: "دولار"},
-	"en": {UnitRequests: "requests", UnitTokens: "tokens", UnitCostUSD: "USD"},
+	"ar": {report.UnitRequests: "طلب", report.UnitTokens: "توكن", report.UnitCostUSD: "دولار"},
+	"en": {report.UnitRequests: "requests", report.UnitTokens: "tokens", report.UnitCostUSD: "USD"},
 }
 
 // UnitName is the unit as the message says it in lang.

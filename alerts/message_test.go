@@ -3,11 +3,13 @@ package alerts
 import (
 	"strings"
 	"testing"
+
+	"github.com/quotawatch/quotawatch/report"
 )
 
 func sample(lang string) MessageData {
 	return MessageData{Customer: "omar-001", Name: "عمر", Tier: "standard", Period: "2026-11", Threshold: "80", Percent: "80",
-		Used: "2400", Limit: "3000", Unit: UnitName(UnitRequests, lang), UpgradeURL: "https://wa.me/966507407827", Language: lang}
+		Used: "2400", Limit: "3000", Unit: UnitName(report.UnitRequests, lang), UpgradeURL: "https://wa.me/966507407827", Language: lang}
 }
 
 func TestDefaultMessages(t *testing.T) {
@@ -93,10 +95,11 @@ func TestTemplateOverrides(t *testing.T) {
 
 func TestFormatAmount(t *testing.T) {
 	for _, tt := range []struct {
-		v    float64
+		v    int64
 		unit string
 		want string
-	}{{2400, UnitRequests, "2400"}, {1234567, UnitTokens, "1234567"}, {12.5, UnitCostUSD, "12.50"}, {2399.9999999999, UnitRequests, "2400"}} {
+	}{{2400, report.UnitRequests, "2400"}, {1234567, report.UnitTokens, "1234567"}, {12_500_000_000, report.UnitCostUSD, "12.50"},
+		{12_344_999_999, report.UnitCostUSD, "12.34"}, {12_345_000_000, report.UnitCostUSD, "12.35"}} {
 		if got := FormatAmount(tt.v, tt.unit); got != tt.want {
 			t.Errorf("FormatAmount(%v, %s) = %q, want %q", tt.v, tt.unit, got, tt.want)
 		}

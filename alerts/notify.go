@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/quotawatch/quotawatch/report"
 )
 
 // Notification is one message to deliver.
@@ -136,7 +138,7 @@ func (w *WebhookNotifier) NeedsPhone() bool { return false }
 // Send implements Notifier: 2xx is success; 429, 5xx and transport errors
 // are retried; any other status fails for good.
 func (w *WebhookNotifier) Send(ctx context.Context, n Notification) (string, error) {
-	body, err := json.Marshal(webhookBody{Customer: n.Customer, Threshold: n.Threshold, Percent: round2(n.Percent), Used: n.Used,
+	body, err := json.Marshal(webhookBody{Customer: n.Customer, Threshold: n.Threshold, Percent: report.RoundFloat2(n.Percent), Used: n.Used,
 		Limit: n.Limit, Unit: n.Unit, Period: n.Period, Message: n.Text, Language: n.Language, To: n.Kind, Phone: n.To, AlertID: n.AlertID})
 	if err != nil {
 		return "", permanent(0, "encode webhook body: %w", err)
@@ -180,8 +182,4 @@ func oneLine(s string) string {
 		s = s[:300] + "…"
 	}
 	return s
-}
-
-func round2(f float64) float64 {
-	return float64(int64(f*100+0.5)) / 100
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -72,7 +73,7 @@ func TestWarningAgainstANewLimitIsNotSuperseded(t *testing.T) {
 	api := newFakeCloudAPI(t)
 	now := time.Date(2026, 11, 10, 12, 0, 0, 0, riyadh)
 	r := newRig(t, api, now)
-	r.customers[0].Tier, r.customers[0].Limits = "basic", Tier{Requests: 500}
+	r.customers[0].Tier, r.customers[0].Limits = "basic", report.Tier{Requests: 500}
 	r.build()
 	r.use("omar", 500, 0, now)
 	r.checkAndDeliver() // 100 % of basic (80 % skipped as crossed together)

@@ -8,39 +8,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
 // Unassigned is the customer of events that match no rule when no
 // default_customer is configured.
-const Unassigned = "unassigned"
-
-// Match selects the sessions billed to a customer. Every field that is set
-// must match; a Match with no field set matches nothing.
-type Match struct {
-	Agent      string `mapstructure:"agent" json:"agent,omitempty"`
-	SessionKey string `mapstructure:"session_key" json:"session_key,omitempty"` // glob, e.g. agent:main:whatsapp:dm:+9665*
-	Peer       string `mapstructure:"peer" json:"peer,omitempty"`
-	Channel    string `mapstructure:"channel" json:"channel,omitempty"`
-}
-
-// Empty reports whether no field is set.
-func (m Match) Empty() bool {
-	return m.Agent == "" && m.SessionKey == "" && m.Peer == "" && m.Channel == ""
-}
-
-// Customer is the part of a customer's configuration attribution needs.
-type Customer struct {
-	ID       string
-	Match    Match
-	Timezone *time.Location // nil = the global timezone
-}
+const Unassigned = report.Unassigned
 
 // Attributor decides which customer a session is billed to and which
 // billing period an event falls in.
 type Attributor struct {
-	customers []Customer
-	byID      map[string]*Customer
+	customers []report.Customer
+	byID      map[string]*report.Customer
 	def       string
 	loc       *time.Location
 	// byPeer indexes customers matched by peer alone (the common case, one
@@ -50,11 +30,11 @@ type Attributor struct {
 }
 
 // NewAttributor builds an attributor; loc is the global timezone.
-func NewAttributor(customers []Customer, defaultCustomer string, loc *time.Location) *Attributor {
+func NewAttributor(customers []report.Customer, defaultCustomer string, loc *time.Location) *Attributor {
 	if loc == nil {
 		loc = time.UTC
 	}
-	a := &Attributor{customers: customers, byID: map[string]*Customer{}, def: defaultCustomer, loc: loc}
+	a := &Attributor{customers: customers, byID: map[string]*report.Customer{}, def: defaultCustomer, loc: loc}
 	a.byPeer = map[string]int{}
 	for i := range a.customers {
 		c := &a.customers[i]
@@ -79,7 +59,7 @@ func normPeer(p string) string {
 	return p
 }
 
-func (m Match) matches(s store.Session) bool {
+func matches(m report.Match, s store.Session) bool {
 	if m.Empty() {
 		return false
 	}
@@ -122,7 +102,7 @@ func (a *Attributor) CustomerOf(s store.Session) string {
 		if best >= 0 && i > best {
 			break
 		}
-		if a.customers[i].Match.matches(s) {
+		if matches(a.customers[i].Match, s) {
 			return a.customers[i].ID
 		}
 	}
@@ -137,8 +117,8 @@ func (a *Attributor) CustomerOf(s store.Session) string {
 
 // Location is the timezone of a customer's billing periods.
 func (a *Attributor) Location(customer string) *time.Location {
-	if c, ok := a.byID[customer]; ok && c.Timezone != nil {
-		return c.Timezone
+	if c, ok := a.byID[customer]; ok {
+		return c.In(a.loc)
 	}
 	return a.loc
 }
@@ -155,8 +135,8 @@ func (a *Attributor) Fingerprint() string {
 	fmt.Fprintf(h, "v1|%s|%s\n", a.def, a.loc)
 	for _, c := range a.customers {
 		tz := ""
-		if c.Timezone != nil {
-			tz = c.Timezone.String()
+		if c.Location != nil {
+			tz = c.Location.String()
 		}
 		fmt.Fprintf(h, "%q|%q|%q|%q|%q|%q\n", c.ID, c.Match.Agent, c.Match.SessionKey, c.Match.Peer, c.Match.Channel, tz)
 	}

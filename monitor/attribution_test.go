@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -28,10 +29,10 @@ func TestParseSessionKey(t *testing.T) {
 }
 
 func TestCustomerOf(t *testing.T) {
-	a := NewAttributor([]Customer{
-		{ID: "vip", Match: Match{SessionKey: "agent:main:whatsapp:dm:+9665000000*", Channel: "whatsapp"}},
-		{ID: "omar", Match: Match{Peer: "whatsapp:+966500000001"}},
-		{ID: "ops", Match: Match{Agent: "OPS"}},
+	a := NewAttributor([]report.Customer{
+		{ID: "vip", Match: report.Match{SessionKey: "agent:main:whatsapp:dm:+9665000000*", Channel: "whatsapp"}},
+		{ID: "omar", Match: report.Match{Peer: "whatsapp:+966500000001"}},
+		{ID: "ops", Match: report.Match{Agent: "OPS"}},
 		{ID: "nobody"},
 	}, "", time.UTC)
 	for _, tt := range []struct {
@@ -57,7 +58,7 @@ func TestCustomerOf(t *testing.T) {
 func TestPeriodOfUsesCustomerTimezone(t *testing.T) {
 	riyadh, _ := time.LoadLocation("Asia/Riyadh")
 	la, _ := time.LoadLocation("America/Los_Angeles")
-	a := NewAttributor([]Customer{{ID: "us", Timezone: la}}, "", riyadh)
+	a := NewAttributor([]report.Customer{{ID: "us", Location: la}}, "", riyadh)
 	// 2026-11-30T22:30Z is already December in Riyadh, still November in LA.
 	ts := time.Date(2026, 11, 30, 22, 30, 0, 0, time.UTC).UnixMilli()
 	if got := a.PeriodOf("sa", ts); got != "2026-12" {

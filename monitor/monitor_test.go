@@ -15,17 +15,18 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/parser"
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
 // sampleCustomers is testdata/clawdbot-sample/mapping.json.
 func sampleAttributor() *Attributor {
 	riyadh, _ := time.LoadLocation("Asia/Riyadh")
-	return NewAttributor([]Customer{
-		{ID: "omar", Match: Match{Peer: "+966500000001"}},
-		{ID: "layla", Match: Match{Peer: "+966500000002"}},
-		{ID: "khalid", Match: Match{Peer: "+966500000003"}},
-		{ID: "salon", Match: Match{Agent: "ops"}},
+	return NewAttributor([]report.Customer{
+		{ID: "omar", Match: report.Match{Peer: "+966500000001"}},
+		{ID: "layla", Match: report.Match{Peer: "+966500000002"}},
+		{ID: "khalid", Match: report.Match{Peer: "+966500000003"}},
+		{ID: "salon", Match: report.Match{Agent: "ops"}},
 		{ID: "owner"},
 	}, "owner", riyadh)
 }
@@ -337,9 +338,9 @@ func TestMappingChangeReattributesHistory(t *testing.T) {
 	h.backfill()
 	riyadh, _ := time.LoadLocation("Asia/Riyadh")
 	// omar now also gets the ops agent; owner becomes unassigned.
-	h.attr = NewAttributor([]Customer{
-		{ID: "omar", Match: Match{Peer: "+966500000001"}},
-		{ID: "omar2", Match: Match{Agent: "ops"}},
+	h.attr = NewAttributor([]report.Customer{
+		{ID: "omar", Match: report.Match{Peer: "+966500000001"}},
+		{ID: "omar2", Match: report.Match{Agent: "ops"}},
 	}, "", riyadh)
 	st := h.open()
 	changed, err := st.Reattribute(context.Background(), h.attr.Fingerprint(), h.attr.CustomerOf, h.attr.PeriodOf)

@@ -24,6 +24,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/quotawatch/quotawatch/parser"
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -85,9 +86,9 @@ func ocMapping(t testing.TB, root string) *Attributor {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	var cs []Customer
+	var cs []report.Customer
 	for _, c := range m.Customers {
-		cs = append(cs, Customer{ID: c.ID, Match: Match{Peer: c.Peer, Agent: c.Agent}})
+		cs = append(cs, report.Customer{ID: c.ID, Match: report.Match{Peer: c.Peer, Agent: c.Agent}})
 	}
 	return NewAttributor(cs, m.Default, time.UTC)
 }

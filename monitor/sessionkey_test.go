@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -69,11 +70,11 @@ func TestSessionKeysOfBothProductsNameTheirPeer(t *testing.T) {
 // of both products, a group customer written in another case gets the
 // lower-cased group key, and the shared main session stays with the default.
 func TestPeerCustomerGetsTheDirectSessions(t *testing.T) {
-	a := NewAttributor([]Customer{
-		{ID: "omar", Match: Match{Peer: "+966500000001"}},
-		{ID: "layla", Match: Match{Peer: "whatsapp:+966500000002"}},
-		{ID: "salon", Match: Match{Peer: "120363025550001111@G.US"}},
-		{ID: "ops", Match: Match{Agent: "ops"}},
+	a := NewAttributor([]report.Customer{
+		{ID: "omar", Match: report.Match{Peer: "+966500000001"}},
+		{ID: "layla", Match: report.Match{Peer: "whatsapp:+966500000002"}},
+		{ID: "salon", Match: report.Match{Peer: "120363025550001111@G.US"}},
+		{ID: "ops", Match: report.Match{Agent: "ops"}},
 	}, "owner", time.UTC)
 	session := func(key string) store.Session {
 		ki := ParseSessionKey(key)
@@ -140,9 +141,9 @@ func TestOpenClawDirectKeysInTheSessionStoreBillThePeer(t *testing.T) {
 // peer, which billed the default customer).
 func TestOpenClawNamedEnvelopeBillsTheSender(t *testing.T) {
 	h := newHarness(t)
-	h.attr = NewAttributor([]Customer{
-		{ID: "omar", Match: Match{Peer: "+966500000001"}},
-		{ID: "salon", Match: Match{Peer: "120363025550001111@g.us"}},
+	h.attr = NewAttributor([]report.Customer{
+		{ID: "omar", Match: report.Match{Peer: "+966500000001"}},
+		{ID: "salon", Match: report.Match{Peer: "120363025550001111@g.us"}},
 	}, "owner", time.UTC)
 	userLine := func(text string) string {
 		return fmt.Sprintf(`{"type":"message","id":"u1","parentId":"p","timestamp":"2026-11-10T10:00:00.500Z","message":{"role":"user","content":[{"type":"text","text":%q}]}}`+"\n", text)

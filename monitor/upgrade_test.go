@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/parser"
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -82,7 +83,7 @@ func TestUpgradedDatabaseKeepsEveryEventOnceAndSplitsTheCollidingPair(t *testing
 	if _, err := st.DB().Exec("DELETE FROM files"); err != nil {
 		t.Fatal(err)
 	}
-	attr := NewAttributor([]Customer{{ID: "acme"}}, "acme", time.UTC)
+	attr := NewAttributor([]report.Customer{{ID: "acme"}}, "acme", time.UTC)
 	cfg := Config{Sources: []SourceConfig{
 		{Type: SourceClawdbot, Dir: filepath.Join(root, "state")},
 		{Type: SourceJSONL, Name: "proxy", Path: filepath.Join(root, "proxy", "*.jsonl"), Fields: parser.DefaultFields()},
@@ -245,7 +246,7 @@ func TestUpgradeFromTheLastReleaseCountsNothingTwice(t *testing.T) {
 	if _, err := st.DB().Exec("DELETE FROM files"); err != nil {
 		t.Fatal(err)
 	}
-	attr := NewAttributor([]Customer{{ID: "acme", Match: Match{Peer: "+966500000001"}}, {ID: "other"}}, "other", time.UTC)
+	attr := NewAttributor([]report.Customer{{ID: "acme", Match: report.Match{Peer: "+966500000001"}}, {ID: "other"}}, "other", time.UTC)
 	cfg := Config{Sources: []SourceConfig{
 		{Type: SourceClawdbot, Dir: filepath.Join(root, "state")},
 		{Type: SourceJSONL, Name: "proxy", Path: filepath.Join(root, "proxy", "*.jsonl"), Fields: parser.DefaultFields()},

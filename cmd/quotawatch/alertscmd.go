@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quotawatch/quotawatch/alerts"
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -48,7 +49,7 @@ func msTime(ms int64, loc *time.Location) *string {
 
 func toAlertRow(a store.Alert, loc *time.Location) alertRow {
 	r := alertRow{ID: a.ID, Customer: a.Customer, Period: a.Period, Threshold: a.Threshold, Limit: a.LimitKey, To: a.To,
-		Recipient: a.Recipient, Channel: a.Channel, Language: a.Language, Percent: round2(a.Percent), Used: a.Used,
+		Recipient: a.Recipient, Channel: a.Channel, Language: a.Language, Percent: report.RoundFloat2(a.Percent), Used: a.Used,
 		LimitValue: a.Limit, Unit: a.Unit, Flag: a.Flag, Status: a.Status, Attempts: a.Attempts, LastError: a.LastError,
 		ProviderID: a.ProviderID, SentAt: msTime(a.SentMs, loc), Message: a.Message}
 	if c := msTime(a.CreatedMs, loc); c != nil {
@@ -78,7 +79,7 @@ func (a *app) alertsCmd() *cobra.Command {
 			if all {
 				month = ""
 			} else if month == "" {
-				month = alerts.PeriodOf(a.now(), c.loc)
+				month = report.PeriodOf(a.now(), c.loc)
 			} else if _, err := time.Parse("2006-01", month); err != nil {
 				return usageErr("--month: want YYYY-MM, got %q", month)
 			}
@@ -110,7 +111,7 @@ func (a *app) alertsCmd() *cobra.Command {
 				} else if r.NextAttemptAt != nil {
 					sent = "next " + *r.NextAttemptAt
 				}
-				used := fmt.Sprintf("%.2f%% (%s/%s %s)", r.Percent, alerts.FormatAmount(r.Used, r.Unit), alerts.FormatAmount(r.LimitValue, r.Unit), r.Unit)
+				used := fmt.Sprintf("%.2f%% (%s/%s %s)", r.Percent, alerts.FormatRecorded(r.Used, r.Unit), alerts.FormatRecorded(r.LimitValue, r.Unit), r.Unit)
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s%%\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Customer, r.Period,
 					alerts.FormatPercent(r.Threshold), r.To, used, r.Status, r.Attempts, r.CreatedAt, sent, dash(r.ProviderID), dash(oneLine(r.LastError)))
 			}

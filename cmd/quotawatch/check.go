@@ -14,28 +14,13 @@ import (
 	"github.com/quotawatch/quotawatch/store"
 )
 
-// alertCustomers is the alerts package's view of the configured customers.
-func (c *Config) alertCustomers() []alerts.Customer {
-	out := make([]alerts.Customer, 0, len(c.Customers))
-	for _, cu := range c.Customers {
-		t, ok := c.Tiers[cu.Tier]
-		if !ok {
-			// No tier: nothing to measure against, like an unlimited tier.
-			t = alerts.Tier{}
-		}
-		out = append(out, alerts.Customer{ID: cu.ID, Name: cu.Name, Phone: cu.Phone, Tier: cu.Tier, Limits: t,
-			Language: cu.Language, Location: c.custLocs[cu.ID]})
-	}
-	return out
-}
-
 // checker builds the threshold checker over an open store.
 func (a *app) checker(c *Config, st *store.Store) (*alerts.Checker, error) {
 	ts, err := alerts.NewTemplates(c.Alerts.Templates)
 	if err != nil {
 		return nil, cfgErr("alerts.templates", "%v", err)
 	}
-	return &alerts.Checker{Store: st, Config: c.Alerts, Customers: c.alertCustomers(), Location: c.loc,
+	return &alerts.Checker{Store: st, Config: c.Alerts, Customers: c.Customers, Location: c.loc,
 		Channel: c.Notify.Channel, Templates: ts, Now: a.now}, nil
 }
 
@@ -223,7 +208,7 @@ func (a *app) printPlan(c *Config, plan []store.Alert) error {
 			verb = "would skip"
 		}
 		fmt.Fprintf(a.stdout, "%s %s%% %s %s (%.2f%%, %s of %s %s) to %s %s via %s\n", verb, alerts.FormatPercent(r.Threshold),
-			r.Customer, r.Period, r.Percent, alerts.FormatAmount(r.Used, r.Unit), alerts.FormatAmount(r.Limit, r.Unit), r.Unit,
+			r.Customer, r.Period, r.Percent, alerts.FormatRecorded(r.Used, r.Unit), alerts.FormatRecorded(r.Limit, r.Unit), r.Unit,
 			r.To, to, c.Notify.Channel)
 		if r.Status != store.AlertSkipped {
 			for _, l := range strings.Split(r.Message, "\n") {

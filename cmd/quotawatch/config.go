@@ -16,6 +16,7 @@ import (
 	"github.com/quotawatch/quotawatch/alerts"
 	"github.com/quotawatch/quotawatch/monitor"
 	"github.com/quotawatch/quotawatch/parser"
+	"github.com/quotawatch/quotawatch/report"
 )
 
 // ConfigError is a configuration problem: exit 2, one line naming the key.
@@ -44,17 +45,6 @@ type SourceConfig struct {
 	Fields parser.Fields `mapstructure:"fields" json:"fields,omitempty"`
 }
 
-// CustomerConfig is one entry of `customers`.
-type CustomerConfig struct {
-	ID       string        `mapstructure:"id" json:"id"`
-	Name     string        `mapstructure:"name" json:"name,omitempty"`
-	Phone    string        `mapstructure:"phone" json:"phone,omitempty"`
-	Tier     string        `mapstructure:"tier" json:"tier"`
-	Timezone string        `mapstructure:"timezone" json:"timezone,omitempty"`
-	Language string        `mapstructure:"language" json:"language,omitempty"`
-	Match    monitor.Match `mapstructure:"match" json:"match"`
-}
-
 // Config is the whole configuration file.
 type Config struct {
 	Timezone string `mapstructure:"timezone" json:"timezone"`
@@ -62,8 +52,8 @@ type Config struct {
 		Path string `mapstructure:"path" json:"path"`
 	} `mapstructure:"store" json:"store"`
 	Sources         []SourceConfig         `mapstructure:"sources" json:"sources"`
-	Tiers           map[string]alerts.Tier `mapstructure:"tiers" json:"tiers"`
-	Customers       []CustomerConfig       `mapstructure:"customers" json:"customers"`
+	Tiers           map[string]report.Tier `mapstructure:"tiers" json:"tiers"`
+	Customers       []report.Customer      `mapstructure:"customers" json:"customers"`
 	DefaultCustomer string                 `mapstructure:"default_customer" json:"default_customer,omitempty"`
 	Prices          []monitor.Price        `mapstructure:"prices" json:"prices,omitempty"`
 	Monitor         struct {
@@ -82,9 +72,8 @@ type Config struct {
 
 	// Resolved by validate.
 	loc       *time.Location
-	custLocs  map[string]*time.Location
 	file      string
-	customers map[string]*CustomerConfig
+	customers map[string]*report.Customer
 }
 
 // defaults are set for every scalar key, which is also what lets viper's
@@ -186,9 +175,9 @@ func loadConfig(file, dbFlag string) (*Config, error) {
 	for name := range v.GetStringMap("tiers") {
 		if _, ok := c.Tiers[name]; !ok {
 			if c.Tiers == nil {
-				c.Tiers = map[string]alerts.Tier{}
+				c.Tiers = map[string]report.Tier{}
 			}
-			c.Tiers[name] = alerts.Tier{}
+			c.Tiers[name] = report.Tier{}
 		}
 	}
 	c.file = path
@@ -275,15 +264,14 @@ func (c *Config) validate() error {
 			return cfgErr("tiers."+name, "limits must not be negative")
 		}
 	}
-	c.customers = map[string]*CustomerConfig{}
-	c.custLocs = map[string]*time.Location{}
+	c.customers = map[string]*report.Customer{}
 	for i := range c.Customers {
 		cu := &c.Customers[i]
 		key := fmt.Sprintf("customers[%d]", i)
 		if cu.ID == "" {
 			return cfgErr(key+".id", "required")
 		}
-		if cu.ID == monitor.Unassigned {
+		if cu.ID == report.Unassigned {
 			return cfgErr(key+".id", "%q is reserved", cu.ID)
 		}
 		if _, dup := c.customers[cu.ID]; dup {
@@ -295,13 +283,14 @@ func (c *Config) validate() error {
 				return cfgErr(key+".tier", "unknown tier %q", cu.Tier)
 			}
 			cu.Tier = strings.ToLower(cu.Tier)
+			cu.Limits = c.Tiers[cu.Tier]
 		}
 		if cu.Timezone != "" {
 			l, err := time.LoadLocation(cu.Timezone)
 			if err != nil {
 				return cfgErr(key+".timezone", "invalid timezone %q", cu.Timezone)
 			}
-			c.custLocs[cu.ID] = l
+			cu.Location = l
 		}
 		if cu.Match.SessionKey != "" {
 			if _, err := filepath.Match(cu.Match.SessionKey, ""); err != nil {
@@ -344,11 +333,12 @@ func (c *Config) validate() error {
 
 // attributor builds the monitor's view of customers.
 func (c *Config) attributor() *monitor.Attributor {
-	cs := make([]monitor.Customer, 0, len(c.Customers))
-	for _, cu := range c.Customers {
-		cs = append(cs, monitor.Customer{ID: cu.ID, Match: cu.Match, Timezone: c.custLocs[cu.ID]})
-	}
-	return monitor.NewAttributor(cs, c.DefaultCustomer, c.loc)
+	return monitor.NewAttributor(c.Customers, c.DefaultCustomer, c.loc)
+}
+
+// book is the report room's view of the configured customers.
+func (c *Config) book() *report.Book {
+	return report.NewBook(c.Customers, c.loc)
 }
 
 // monitorConfig builds the monitor's part.

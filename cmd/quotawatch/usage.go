@@ -1,45 +1,17 @@
 package main
 
 import (
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/spf13/cobra"
-
-	"github.com/quotawatch/quotawatch/alerts"
-	"github.com/quotawatch/quotawatch/store"
 )
-
-// usageRow is one customer's line of `usage`; the JSON keys are the CLI
-// contract in DESIGN.md.
-type usageRow struct {
-	Customer         string   `json:"customer"`
-	Name             string   `json:"name"`
-	Tier             string   `json:"tier"`
-	Period           string   `json:"period"`
-	Requests         int64    `json:"requests"`
-	FailedRequests   int64    `json:"failed_requests"`
-	InputTokens      int64    `json:"input_tokens"`
-	OutputTokens     int64    `json:"output_tokens"`
-	CacheReadTokens  int64    `json:"cache_read_tokens"`
-	CacheWriteTokens int64    `json:"cache_write_tokens"`
-	TotalTokens      int64    `json:"total_tokens"`
-	CostUSD          float64  `json:"cost_usd"`
-	UnpricedRequests int64    `json:"unpriced_requests"`
-	LimitRequests    *int64   `json:"limit_requests"`
-	LimitTokens      *int64   `json:"limit_tokens"`
-	LimitCostUSD     *float64 `json:"limit_cost_usd"`
-	Percent          *float64 `json:"percent"`
-	ProjectedPercent *float64 `json:"projected_percent"`
-	Flagged          bool     `json:"flagged"`
-}
 
 func (a *app) usageCmd() *cobra.Command {
 	var month, customer, format string
@@ -58,7 +30,7 @@ func (a *app) usageCmd() *cobra.Command {
 				return err
 			}
 			if month == "" {
-				month = alerts.PeriodOf(a.now(), c.loc)
+				month = report.PeriodOf(a.now(), c.loc)
 			} else if _, err := time.Parse("2006-01", month); err != nil {
 				return usageErr("--month: want YYYY-MM, got %q", month)
 			}
@@ -72,7 +44,7 @@ func (a *app) usageCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			rows, err := usageRows(cmd.Context(), st, c, month, customer, a.now())
+			rows, err := report.Rows(cmd.Context(), st, c.book(), month, customer, a.now())
 			if err != nil {
 				return err
 			}
@@ -85,85 +57,11 @@ func (a *app) usageCmd() *cobra.Command {
 	return cmd
 }
 
-// usageRows lists every configured customer (used or not) and any other
-// customer id with usage in the period (unassigned, removed customers).
-func usageRows(ctx context.Context, st *store.Store, c *Config, period, only string, now time.Time) ([]usageRow, error) {
-	totals, err := st.UsageByPeriod(ctx, period, only)
-	if err != nil {
-		return nil, err
-	}
-	flagged, err := st.FlaggedCustomers(ctx, period)
-	if err != nil {
-		return nil, err
-	}
-	byID := map[string]store.Usage{}
-	for _, u := range totals {
-		byID[u.Customer] = u
-	}
-	var rows []usageRow
-	add := func(id string, cu *CustomerConfig) {
-		u := byID[id]
-		r := usageRow{Customer: id, Period: period, Requests: u.Requests, FailedRequests: u.FailedRequests,
-			InputTokens: u.Input, OutputTokens: u.Output, CacheReadTokens: u.CacheRead, CacheWriteTokens: u.CacheWrite,
-			TotalTokens: u.TotalTokens(), CostUSD: u.CostUSD, UnpricedRequests: u.Unpriced, Flagged: flagged[id]}
-		loc := c.loc
-		if cu != nil {
-			r.Name, r.Tier = cu.Name, cu.Tier
-			if l := c.custLocs[id]; l != nil {
-				loc = l
-			}
-			t := c.Tiers[cu.Tier]
-			if t.Requests > 0 {
-				r.LimitRequests = &t.Requests
-			}
-			if t.Tokens > 0 {
-				r.LimitTokens = &t.Tokens
-			}
-			if t.CostUSD > 0 {
-				r.LimitCostUSD = &t.CostUSD
-			}
-			if pct, ok := alerts.Percent(t, alerts.Used{Requests: u.Requests, Tokens: u.TotalTokens(), CostUSD: u.CostUSD}); ok {
-				pct = round2(pct)
-				r.Percent = &pct
-				if start, end, err := alerts.PeriodBounds(period, loc); err == nil {
-					if pp, ok := alerts.Projected(pct, start, end, now); ok {
-						pp = round2(pp)
-						r.ProjectedPercent = &pp
-					}
-				}
-			}
-		}
-		rows = append(rows, r)
-	}
-	for i := range c.Customers {
-		cu := &c.Customers[i]
-		if only == "" || only == cu.ID {
-			add(cu.ID, cu)
-		}
-	}
-	var extra []string
-	for id := range byID {
-		if _, ok := c.customers[id]; !ok {
-			extra = append(extra, id)
-		}
-	}
-	sort.Strings(extra)
-	for _, id := range extra {
-		add(id, nil)
-	}
-	return rows, nil
-}
-
-func round2(f float64) float64 {
-	v, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 2, 64), 64)
-	return v
-}
-
-func (a *app) printUsage(format string, rows []usageRow) error {
+func (a *app) printUsage(format string, rows []report.Row) error {
 	switch format {
 	case "json":
 		if rows == nil {
-			rows = []usageRow{}
+			rows = []report.Row{}
 		}
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -177,8 +75,8 @@ func (a *app) printUsage(format string, rows []usageRow) error {
 		for _, r := range rows {
 			w.Write([]string{r.Customer, r.Name, r.Tier, r.Period, itoa(r.Requests), itoa(r.FailedRequests), itoa(r.InputTokens),
 				itoa(r.OutputTokens), itoa(r.CacheReadTokens), itoa(r.CacheWriteTokens), itoa(r.TotalTokens),
-				strconv.FormatFloat(r.CostUSD, 'f', -1, 64), itoa(r.UnpricedRequests), optInt(r.LimitRequests), optInt(r.LimitTokens),
-				optFloat(r.LimitCostUSD), optFloat(r.Percent), optFloat(r.ProjectedPercent), strconv.FormatBool(r.Flagged)})
+				r.CostUSD.String(), itoa(r.UnpricedRequests), optInt(r.LimitRequests), optInt(r.LimitTokens),
+				optMoney(r.LimitCostUSD), optFloat(r.Percent), optFloat(r.ProjectedPercent), strconv.FormatBool(r.Flagged)})
 		}
 		w.Flush()
 		return w.Error()
@@ -200,11 +98,11 @@ func (a *app) printUsage(format string, rows []usageRow) error {
 		case r.LimitTokens != nil:
 			limit = itoa(*r.LimitTokens) + " tok"
 		case r.LimitCostUSD != nil:
-			limit = "$" + strconv.FormatFloat(*r.LimitCostUSD, 'f', 2, 64)
+			limit = "$" + r.LimitCostUSD.String()
 		case r.Tier != "":
 			limit = "unlimited"
 		}
-		cost := strconv.FormatFloat(r.CostUSD, 'f', 6, 64)
+		cost := r.CostUSD.String()
 		if r.UnpricedRequests > 0 {
 			cost += fmt.Sprintf(" (+%d unpriced)", r.UnpricedRequests)
 		}
@@ -239,4 +137,11 @@ func optFloat(p *float64) string {
 		return ""
 	}
 	return strconv.FormatFloat(*p, 'f', -1, 64)
+}
+
+func optMoney(p *report.Money) string {
+	if p == nil {
+		return ""
+	}
+	return p.String()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/internal/corpus"
 	"github.com/quotawatch/quotawatch/monitor"
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -77,9 +78,9 @@ func newBenchMeter(b *testing.B, exp *corpus.Expected, db string) *meter {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var cs []monitor.Customer
+	var cs []report.Customer
 	for _, c := range exp.Customers {
-		cs = append(cs, monitor.Customer{ID: c.ID, Match: monitor.Match{Peer: c.Peer}})
+		cs = append(cs, report.Customer{ID: c.ID, Match: report.Match{Peer: c.Peer}})
 	}
 	return &meter{st: st, attr: monitor.NewAttributor(cs, exp.DefaultCustomer, nil), exp: exp}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/quotawatch/quotawatch/internal/corpus"
 	"github.com/quotawatch/quotawatch/monitor"
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -47,12 +48,12 @@ func newMeter(t *testing.T, exp *corpus.Expected) *meter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cs []monitor.Customer
+	var cs []report.Customer
 	for _, c := range exp.Customers {
 		if c.Peer != "" {
-			cs = append(cs, monitor.Customer{ID: c.ID, Match: monitor.Match{Peer: c.Peer}})
+			cs = append(cs, report.Customer{ID: c.ID, Match: report.Match{Peer: c.Peer}})
 		} else {
-			cs = append(cs, monitor.Customer{ID: c.ID})
+			cs = append(cs, report.Customer{ID: c.ID})
 		}
 	}
 	return &meter{st: st, attr: monitor.NewAttributor(cs, exp.DefaultCustomer, loc), exp: exp}
