@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
@@ -10,67 +11,20 @@ import (
 
 	"github.com/quotawatch/quotawatch/alerts"
 	"github.com/quotawatch/quotawatch/report"
-	"github.com/quotawatch/quotawatch/store"
 )
 
-// alertRow is one outbox row as `alerts --format json` prints it.
-type alertRow struct {
-	ID            int64   `json:"id"`
-	Customer      string  `json:"customer"`
-	Period        string  `json:"period"`
-	Threshold     float64 `json:"threshold"`
-	Limit         string  `json:"limit_in_force"`
-	To            string  `json:"to"`
-	Recipient     string  `json:"recipient"`
-	Channel       string  `json:"channel"`
-	Language      string  `json:"language"`
-	Percent       float64 `json:"percent"`
-	Used          float64 `json:"used"`
-	LimitValue    float64 `json:"limit"`
-	Unit          string  `json:"unit"`
-	Flag          bool    `json:"flag"`
-	Status        string  `json:"status"`
-	Attempts      int     `json:"attempts"`
-	LastError     string  `json:"last_error"`
-	ProviderID    string  `json:"provider_message_id"`
-	CreatedAt     string  `json:"created_at"`
-	SentAt        *string `json:"sent_at"`
-	NextAttemptAt *string `json:"next_attempt_at"`
-	Message       string  `json:"message"`
-}
-
-func msTime(ms int64, loc *time.Location) *string {
-	if ms <= 0 {
-		return nil
-	}
-	s := time.UnixMilli(ms).In(loc).Format(time.RFC3339)
-	return &s
-}
-
-func toAlertRow(a store.Alert, loc *time.Location) alertRow {
-	r := alertRow{ID: a.ID, Customer: a.Customer, Period: a.Period, Threshold: a.Threshold, Limit: a.LimitKey, To: a.To,
-		Recipient: a.Recipient, Channel: a.Channel, Language: a.Language, Percent: report.RoundFloat2(a.Percent), Used: a.Used,
-		LimitValue: a.Limit, Unit: a.Unit, Flag: a.Flag, Status: a.Status, Attempts: a.Attempts, LastError: a.LastError,
-		ProviderID: a.ProviderID, SentAt: msTime(a.SentMs, loc), Message: a.Message}
-	if c := msTime(a.CreatedMs, loc); c != nil {
-		r.CreatedAt = *c
-	}
-	if a.Status == store.AlertPending {
-		r.NextAttemptAt = msTime(a.NextAttemptMs, loc)
-	}
-	return r
-}
-
 func (a *app) alertsCmd() *cobra.Command {
-	var month, format string
+	var month, format, customer string
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "alerts",
 		Short: "List the alert outbox: decisions and their delivery state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "table" && format != "json" {
-				return usageErr("--format: want table or json, got %q", format)
+			switch format {
+			case "table", "json", "csv":
+			default:
+				return usageErr("--format: want table, json or csv, got %q", format)
 			}
 			c, err := a.setup()
 			if err != nil {
@@ -88,15 +42,25 @@ func (a *app) alertsCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			list, err := st.Alerts(cmd.Context(), month, "")
+			if customer != "" {
+				if _, ok := c.customers[customer]; !ok && customer != report.Unassigned {
+					return usageErr("--customer: %q is not a configured customer", customer)
+				}
+			}
+			rows, err := report.AlertRows(cmd.Context(), st, month, customer, c.loc)
 			if err != nil {
 				return err
 			}
-			rows := make([]alertRow, 0, len(list))
-			for _, x := range list {
-				rows = append(rows, toAlertRow(x, c.loc))
-			}
-			if format == "json" {
+			switch format {
+			case "csv":
+				w := csv.NewWriter(a.stdout)
+				w.Write(report.AlertCSVHeader)
+				for _, r := range rows {
+					w.Write(r.CSV())
+				}
+				w.Flush()
+				return w.Error()
+			case "json":
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
 				enc.SetEscapeHTML(false)
@@ -120,6 +84,7 @@ func (a *app) alertsCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&month, "month", "", "period YYYY-MM (default: this month in the configured timezone)")
 	cmd.Flags().BoolVar(&all, "all", false, "every period")
-	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	cmd.Flags().StringVar(&format, "format", "table", "table, json or csv")
+	cmd.Flags().StringVar(&customer, "customer", "", "only this customer id")
 	return cmd
 }
