@@ -14,10 +14,14 @@ import (
 )
 
 func (a *app) usageCmd() *cobra.Command {
-	var month, customer, format string
+	var month, customer, format, by, from, to string
+	var daily bool
 	cmd := &cobra.Command{
 		Use:   "usage",
-		Short: "Print each customer's usage for a month",
+		Short: "Print each customer's usage for a month, or its history by day, provider or model",
+		Example: `  quotawatch usage                          # this month, one row per customer
+  quotawatch usage --daily --customer omar  # omar's days this month
+  quotawatch usage --by model --from 2026-09-01 --to 2026-11-30 --format csv`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch format {
@@ -28,6 +32,31 @@ func (a *app) usageCmd() *cobra.Command {
 			c, err := a.setup()
 			if err != nil {
 				return err
+			}
+			var g report.Grouping
+			switch by {
+			case "":
+			case "model":
+				g.Model = true
+			case "provider":
+				g.Provider = true
+			default:
+				return usageErr("--by: want model or provider, got %q", by)
+			}
+			g.Daily = daily
+			history := daily || by != "" || from != "" || to != ""
+			if history && month != "" && (from != "" || to != "") {
+				return usageErr("--month and --from/--to: give one or the other")
+			}
+			for _, d := range []struct{ flag, v string }{{"--from", from}, {"--to", to}} {
+				if d.v != "" {
+					if _, err := report.ParseDay(d.v); err != nil {
+						return usageErr("%s: %v", d.flag, err)
+					}
+				}
+			}
+			if from != "" && to != "" && from > to {
+				return usageErr("--from %s is after --to %s", from, to)
 			}
 			if month == "" {
 				month = report.PeriodOf(a.now(), c.loc)
@@ -44,6 +73,22 @@ func (a *app) usageCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			if history {
+				// No range: the month. An open range runs from the first
+				// stored day, or to the last.
+				if from == "" && to == "" {
+					from, to, _ = report.MonthDays(month)
+				} else if from == "" {
+					from = "0000-01-01"
+				} else if to == "" {
+					to = "9999-12-31"
+				}
+				rows, err := report.History(cmd.Context(), st, c.book(), from, to, customer, g)
+				if err != nil {
+					return err
+				}
+				return a.printHistory(format, rows, g)
+			}
 			rows, err := report.Rows(cmd.Context(), st, c.book(), month, customer, a.now())
 			if err != nil {
 				return err
@@ -54,6 +99,10 @@ func (a *app) usageCmd() *cobra.Command {
 	cmd.Flags().StringVar(&month, "month", "", "period YYYY-MM (default: this month in the configured timezone)")
 	cmd.Flags().StringVar(&customer, "customer", "", "only this customer id")
 	cmd.Flags().StringVar(&format, "format", "table", "table, json or csv")
+	cmd.Flags().BoolVar(&daily, "daily", false, "one row per customer per day (days in the customer's timezone)")
+	cmd.Flags().StringVar(&by, "by", "", "break down by model or provider")
+	cmd.Flags().StringVar(&from, "from", "", "first day YYYY-MM-DD (history across months)")
+	cmd.Flags().StringVar(&to, "to", "", "last day YYYY-MM-DD, inclusive (default: the last stored day)")
 	return cmd
 }
 
@@ -144,4 +193,69 @@ func optMoney(p *report.Money) string {
 		return ""
 	}
 	return p.String()
+}
+
+// printHistory renders history rows; only the grouping's columns are shown.
+func (a *app) printHistory(format string, rows []report.HistoryRow, g report.Grouping) error {
+	switch format {
+	case "json":
+		if rows == nil {
+			rows = []report.HistoryRow{}
+		}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(rows)
+	case "csv":
+		w := csv.NewWriter(a.stdout)
+		w.Write([]string{"customer", "name", "day", "from", "to", "provider", "model", "requests", "failed_requests", "input_tokens",
+			"output_tokens", "cache_read_tokens", "cache_write_tokens", "total_tokens", "cost_usd", "unpriced_requests"})
+		for _, r := range rows {
+			w.Write([]string{r.Customer, r.Name, r.Day, r.From, r.To, r.Provider, r.Model, itoa(r.Requests), itoa(r.FailedRequests),
+				itoa(r.InputTokens), itoa(r.OutputTokens), itoa(r.CacheReadTokens), itoa(r.CacheWriteTokens), itoa(r.TotalTokens),
+				r.CostUSD.String(), itoa(r.UnpricedRequests)})
+		}
+		w.Flush()
+		return w.Error()
+	}
+	width := len("CUSTOMER")
+	for _, r := range rows {
+		width = max(width, len(r.Customer))
+	}
+	left := func(s string) string { return s + strings.Repeat(" ", width-len(s)) }
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := left("CUSTOMER") + "\t"
+	if g.Daily {
+		head += "DAY\t"
+	} else if len(rows) > 0 {
+		head += "FROM\tTO\t"
+	}
+	if g.Provider || g.Model {
+		head += "PROVIDER\t"
+	}
+	if g.Model {
+		head += "MODEL\t"
+	}
+	fmt.Fprintln(tw, head+"REQUESTS\tFAILED\tINPUT\tOUTPUT\tCACHE READ\tCACHE WRITE\tCOST USD\t")
+	for _, r := range rows {
+		line := left(r.Customer) + "\t"
+		if g.Daily {
+			line += r.Day + "\t"
+		} else {
+			line += r.From + "\t" + r.To + "\t"
+		}
+		if g.Provider || g.Model {
+			line += dash(r.Provider) + "\t"
+		}
+		if g.Model {
+			line += dash(r.Model) + "\t"
+		}
+		cost := r.CostUSD.String()
+		if r.UnpricedRequests > 0 {
+			cost += fmt.Sprintf(" (+%d unpriced)", r.UnpricedRequests)
+		}
+		fmt.Fprintf(tw, "%s%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", line, r.Requests, r.FailedRequests, r.InputTokens, r.OutputTokens,
+			r.CacheReadTokens, r.CacheWriteTokens, cost)
+	}
+	return tw.Flush()
 }
