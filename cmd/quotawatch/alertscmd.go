@@ -4,7 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"text/tabwriter"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -66,8 +66,8 @@ func (a *app) alertsCmd() *cobra.Command {
 				enc.SetEscapeHTML(false)
 				return enc.Encode(rows)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tCUSTOMER\tPERIOD\tTHRESHOLD\tTO\tUSED\tSTATUS\tATTEMPTS\tCREATED\tSENT / NEXT ATTEMPT\tPROVIDER ID\tLAST ERROR")
+			t := newTable([]string{"ID", "CUSTOMER", "PERIOD", "THRESHOLD", "TO", "USED", "STATUS", "ATTEMPTS", "CREATED",
+				"SENT / NEXT ATTEMPT", "PROVIDER ID", "LAST ERROR"}, 0, 3, 7)
 			for _, r := range rows {
 				sent := "-"
 				if r.SentAt != nil {
@@ -76,10 +76,10 @@ func (a *app) alertsCmd() *cobra.Command {
 					sent = "next " + *r.NextAttemptAt
 				}
 				used := fmt.Sprintf("%.2f%% (%s/%s %s)", r.Percent, alerts.FormatRecorded(r.Used, r.Unit), alerts.FormatRecorded(r.LimitValue, r.Unit), r.Unit)
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s%%\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Customer, r.Period,
-					alerts.FormatPercent(r.Threshold), r.To, used, r.Status, r.Attempts, r.CreatedAt, sent, dash(r.ProviderID), dash(oneLine(r.LastError)))
+				t.add(strconv.FormatInt(r.ID, 10), r.Customer, r.Period, alerts.FormatPercent(r.Threshold)+"%", r.To, used, r.Status,
+					strconv.Itoa(r.Attempts), r.CreatedAt, sent, dash(r.ProviderID), dash(oneLine(r.LastError)))
 			}
-			return tw.Flush()
+			return t.write(a.stdout)
 		},
 	}
 	cmd.Flags().StringVar(&month, "month", "", "period YYYY-MM (default: this month in the configured timezone)")

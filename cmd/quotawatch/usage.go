@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/quotawatch/quotawatch/report"
@@ -22,7 +20,7 @@ func (a *app) usageCmd() *cobra.Command {
 		Example: `  quotawatch usage                          # this month, one row per customer
   quotawatch usage --daily --customer omar  # omar's days this month
   quotawatch usage --by model --from 2026-09-01 --to 2026-11-30 --format csv`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch format {
 			case "table", "json", "csv":
@@ -130,15 +128,9 @@ func (a *app) printUsage(format string, rows []report.Row) error {
 		w.Flush()
 		return w.Error()
 	}
-	// Numbers align right; the customer column reads better left-aligned,
-	// so its cells are padded to one width before the right-aligning writer.
-	width := len("CUSTOMER")
-	for _, r := range rows {
-		width = max(width, len(r.Customer))
-	}
-	left := func(s string) string { return s + strings.Repeat(" ", width-len(s)) }
-	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, left("CUSTOMER")+"\tTIER\tREQUESTS\tFAILED\tINPUT\tOUTPUT\tCACHE READ\tCACHE WRITE\tCOST USD\tLIMIT\tUSED %\tFORECAST %\tFLAGGED\t")
+	// Numbers align right; the customer column reads better left-aligned.
+	t := newTable([]string{"CUSTOMER", "TIER", "REQUESTS", "FAILED", "INPUT", "OUTPUT", "CACHE READ", "CACHE WRITE", "COST USD",
+		"LIMIT", "USED %", "FORECAST %", "FLAGGED"}, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 	for _, r := range rows {
 		limit := "-"
 		switch {
@@ -159,10 +151,10 @@ func (a *app) printUsage(format string, rows []report.Row) error {
 		if r.Flagged {
 			flag = "FLAGGED"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", left(r.Customer), dash(r.Tier), r.Requests, r.FailedRequests,
-			r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, cost, limit, optFloat(r.Percent), optFloat(r.ProjectedPercent), flag)
+		t.add(r.Customer, dash(r.Tier), itoa(r.Requests), itoa(r.FailedRequests), itoa(r.InputTokens), itoa(r.OutputTokens),
+			itoa(r.CacheReadTokens), itoa(r.CacheWriteTokens), cost, limit, optFloat(r.Percent), optFloat(r.ProjectedPercent), flag)
 	}
-	return tw.Flush()
+	return t.write(a.stdout)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -218,44 +210,44 @@ func (a *app) printHistory(format string, rows []report.HistoryRow, g report.Gro
 		w.Flush()
 		return w.Error()
 	}
-	width := len("CUSTOMER")
-	for _, r := range rows {
-		width = max(width, len(r.Customer))
-	}
-	left := func(s string) string { return s + strings.Repeat(" ", width-len(s)) }
-	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := left("CUSTOMER") + "\t"
+	head := []string{"CUSTOMER"}
 	if g.Daily {
-		head += "DAY\t"
-	} else if len(rows) > 0 {
-		head += "FROM\tTO\t"
+		head = append(head, "DAY")
+	} else {
+		head = append(head, "FROM", "TO")
 	}
 	if g.Provider || g.Model {
-		head += "PROVIDER\t"
+		head = append(head, "PROVIDER")
 	}
 	if g.Model {
-		head += "MODEL\t"
+		head = append(head, "MODEL")
 	}
-	fmt.Fprintln(tw, head+"REQUESTS\tFAILED\tINPUT\tOUTPUT\tCACHE READ\tCACHE WRITE\tCOST USD\t")
+	first := len(head)
+	head = append(head, "REQUESTS", "FAILED", "INPUT", "OUTPUT", "CACHE READ", "CACHE WRITE", "COST USD")
+	var right []int
+	for c := first; c < len(head); c++ {
+		right = append(right, c)
+	}
+	t := newTable(head, right...)
 	for _, r := range rows {
-		line := left(r.Customer) + "\t"
+		line := []string{r.Customer}
 		if g.Daily {
-			line += r.Day + "\t"
+			line = append(line, r.Day)
 		} else {
-			line += r.From + "\t" + r.To + "\t"
+			line = append(line, r.From, r.To)
 		}
 		if g.Provider || g.Model {
-			line += dash(r.Provider) + "\t"
+			line = append(line, dash(r.Provider))
 		}
 		if g.Model {
-			line += dash(r.Model) + "\t"
+			line = append(line, dash(r.Model))
 		}
 		cost := r.CostUSD.String()
 		if r.UnpricedRequests > 0 {
 			cost += fmt.Sprintf(" (+%d unpriced)", r.UnpricedRequests)
 		}
-		fmt.Fprintf(tw, "%s%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", line, r.Requests, r.FailedRequests, r.InputTokens, r.OutputTokens,
-			r.CacheReadTokens, r.CacheWriteTokens, cost)
+		t.add(append(line, itoa(r.Requests), itoa(r.FailedRequests), itoa(r.InputTokens), itoa(r.OutputTokens),
+			itoa(r.CacheReadTokens), itoa(r.CacheWriteTokens), cost)...)
 	}
-	return tw.Flush()
+	return t.write(a.stdout)
 }
