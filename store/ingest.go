@@ -17,10 +17,10 @@ import (
 
 // Event is one provider call ready to be stored.
 type Event struct {
-	Key        string // deterministic, unique: the dedupe key
-	Agent      string
-	SessionID  string
-	TimeMs     int64
+	Key       string // deterministic, unique: the dedupe key
+	Agent     string
+	SessionID string
+	TimeMs    int64
 	// Day is the calendar day (YYYY-MM-DD) of TimeMs in the customer's
 	// timezone and Period (YYYY-MM) its month. Either may be left empty:
 	// Commit fills Day from its DayFunc and Period from Day. When both are
@@ -37,9 +37,9 @@ type Event struct {
 	CacheWrite int64
 	// CostUSD is rounded once, on insert, to the nearest nano-dollar
 	// (1e-9 USD); every total adds those integers.
-	CostUSD    float64
-	Priced     bool
-	Failed     bool
+	CostUSD float64
+	Priced  bool
+	Failed  bool
 }
 
 // FileID is a file's identity: it survives renames, not rewrites.
