@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/csv"
+	"encoding/json"
+	"math/big"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +42,104 @@ func TestE2EAlertsCSVAndCustomerFilterShowTheOutbox(t *testing.T) {
 		a := all[i]
 		if r[1] != a.Customer || r[2] != a.Period || r[5] != a.To || r[14] != a.Status {
 			t.Errorf("csv row %d = %v, json %+v", i, r, a)
+		}
+	}
+}
+
+// e2eMoneyRows decodes usage JSON keeping cost_usd as the exact decimal it
+// was printed as.
+type e2eHistRow struct {
+	Customer         string      `json:"customer"`
+	Day              string      `json:"day"`
+	Model            string      `json:"model"`
+	Requests         int64       `json:"requests"`
+	FailedRequests   int64       `json:"failed_requests"`
+	InputTokens      int64       `json:"input_tokens"`
+	OutputTokens     int64       `json:"output_tokens"`
+	CacheReadTokens  int64       `json:"cache_read_tokens"`
+	CacheWriteTokens int64       `json:"cache_write_tokens"`
+	TotalTokens      int64       `json:"total_tokens"`
+	CostUSD          json.Number `json:"cost_usd"`
+	UnpricedRequests int64       `json:"unpriced_requests"`
+}
+
+type e2eHistSum struct {
+	req, failed, in, out, cr, cw, total, unpriced int64
+	cost                                          *big.Rat
+}
+
+func e2eHistory(t *testing.T, cfg, db string, args ...string) map[string]e2eHistSum {
+	t.Helper()
+	r := e2eExec(t, append([]string{"--config", cfg, "--db", db, "usage", "--format", "json"}, args...)...)
+	if r.Code != 0 {
+		t.Fatalf("usage %v: exit %d\n%s", args, r.Code, r.Stderr)
+	}
+	dec := json.NewDecoder(strings.NewReader(r.Stdout))
+	dec.UseNumber()
+	var rows []e2eHistRow
+	if err := dec.Decode(&rows); err != nil {
+		t.Fatalf("usage %v: %v\n%s", args, err, r.Stdout)
+	}
+	out := map[string]e2eHistSum{}
+	for _, x := range rows {
+		if strings.Count(x.CostUSD.String(), ".") == 1 && len(strings.SplitN(x.CostUSD.String(), ".", 2)[1]) > 9 {
+			t.Errorf("usage %v: cost %s of %s has more digits than nano-dollars: float noise", args, x.CostUSD, x.Customer)
+		}
+		c, ok := new(big.Rat).SetString(x.CostUSD.String())
+		if !ok {
+			t.Fatalf("cost %q is not a decimal", x.CostUSD)
+		}
+		s := out[x.Customer]
+		if s.cost == nil {
+			s.cost = new(big.Rat)
+		}
+		s.req += x.Requests
+		s.failed += x.FailedRequests
+		s.in += x.InputTokens
+		s.out += x.OutputTokens
+		s.cr += x.CacheReadTokens
+		s.cw += x.CacheWriteTokens
+		s.total += x.TotalTokens
+		s.unpriced += x.UnpricedRequests
+		s.cost.Add(s.cost, c)
+		out[x.Customer] = s
+	}
+	return out
+}
+
+func TestE2EDailyAndByModelSumExactlyToTheMonth(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	e2eCopyTree(t, e2eSampleDir, state)
+	cfg := e2eAbs(t, e2eDemoConfig)
+	db := filepath.Join(dir, "quotawatch.db")
+	e2eBackfill(t, cfg, db, state)
+
+	month := e2eHistory(t, cfg, db, "--month", e2eMonth)
+	if len(month) < 3 {
+		t.Fatalf("the sample bills at least 3 customers, got %v", month)
+	}
+	from, to := e2eMonth+"-01", e2eMonth+"-30"
+	for _, args := range [][]string{
+		{"--daily", "--month", e2eMonth},
+		{"--by", "model", "--month", e2eMonth},
+		{"--by", "provider", "--month", e2eMonth},
+		{"--daily", "--by", "model", "--from", from, "--to", to},
+		{"--from", from, "--to", to},
+	} {
+		got := e2eHistory(t, cfg, db, args...)
+		for id, want := range month {
+			g, ok := got[id]
+			if want.req+want.failed == 0 {
+				if ok && g.req+g.failed != 0 {
+					t.Errorf("usage %v: %s has usage %+v, the month none", args, id, g)
+				}
+				continue
+			}
+			if !ok || g.req != want.req || g.failed != want.failed || g.in != want.in || g.out != want.out || g.cr != want.cr ||
+				g.cw != want.cw || g.total != want.total || g.unpriced != want.unpriced || g.cost.Cmp(want.cost) != 0 {
+				t.Errorf("usage %v: %s sums to %+v (cost %v), the month is %+v (cost %v)", args, id, g, g.cost, want, want.cost)
+			}
 		}
 	}
 }
