@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"math/big"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -141,5 +143,44 @@ func TestE2EDailyAndByModelSumExactlyToTheMonth(t *testing.T) {
 				t.Errorf("usage %v: %s sums to %+v (cost %v), the month is %+v (cost %v)", args, id, g, g.cost, want, want.cost)
 			}
 		}
+	}
+}
+
+func TestE2EUsageCostCarriesNoFloatNoise(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	sessions := filepath.Join(state, "agents", "main", "sessions")
+	if err := os.MkdirAll(sessions, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// 0.1 + 0.00131 is 0.10131000000000001 in float64.
+	a, b := 0.1, 0.00131
+	if a+b == 0.10131 {
+		t.Fatal("the float sum no longer shows the noise this test is about")
+	}
+	const sid = "0c0570c0-0000-4000-8000-00000000e2e5"
+	lines := []string{
+		fmt.Sprintf(`{"type":"session","version":3,"id":%q,"timestamp":"2026-11-27T00:30:00.000Z","cwd":"/tmp/e2e"}`, sid),
+		`{"type":"message","id":"u0000001","parentId":null,"timestamp":"2026-11-27T00:30:00.000Z","message":{"role":"user","content":[{"type":"text","text":"[WhatsApp +966500000002 2026-11-27 03:30 GMT+3] hi"}],"timestamp":1795739400000}}`,
+		e2eCall("cost0001", 1000, 10, 0.1),
+		e2eCall("cost0002", 1000, 10, 0.00131),
+	}
+	if err := os.WriteFile(filepath.Join(sessions, sid+".jsonl"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e2eAbs(t, e2eDemoConfig)
+	db := filepath.Join(dir, "quotawatch.db")
+	e2eBackfill(t, cfg, db, state)
+	for _, format := range []string{"json", "csv", "table"} {
+		r := e2eExec(t, "--config", cfg, "--db", db, "usage", "--format", format, "--month", e2eMonth, "--customer", "layla")
+		if r.Code != 0 {
+			t.Fatalf("usage --format %s: exit %d\n%s", format, r.Code, r.Stderr)
+		}
+		if !strings.Contains(r.Stdout, "0.10131") || strings.Contains(r.Stdout, "0.1013100") {
+			t.Errorf("usage --format %s: want cost 0.10131 exactly:\n%s", format, r.Stdout)
+		}
+	}
+	if r := e2eExec(t, "--config", cfg, "--db", db, "usage", "--format", "json", "--daily", "--month", e2eMonth); !strings.Contains(r.Stdout, `"cost_usd": 0.10131`) {
+		t.Errorf("usage --daily: want cost 0.10131 exactly:\n%s", r.Stdout)
 	}
 }
