@@ -69,12 +69,13 @@ func (f *Forecast) Agrees() bool { return f != nil && f.ProjectedPercent <= 100 
 // MinForecastRequests requests: too little data is no projection, never a
 // wild guess. ForecastOf is pure: now is the injected clock.
 //
-// Pace is the average of the last 7 full days before today when the period
-// has 7 full days before today (today's partial day is never in the
-// window, which is never reached back into the previous month); otherwise
-// it is the period's usage so far, today's partial day included, divided
-// by the time elapsed since the period started, in days. The month-end
-// usage is what is used now plus the pace over the time left.
+// Pace is taken over the last 7 days when the period has 7 full calendar
+// days before today (the window is never reached back into the previous
+// month): the 7 full days before today and today so far, divided by 7 plus
+// the part of today elapsed, so a burst today counts at once and a morning
+// does not dilute the week. Otherwise it is the period's usage so far
+// divided by the time elapsed since the period started, in days. The
+// month-end usage is what is used now plus the pace over the time left.
 func ForecastOf(t Tier, days []Daily, period string, loc *time.Location, now time.Time) *Forecast {
 	start, end, err := PeriodBounds(period, loc)
 	if err != nil || now.Before(start) {
@@ -109,20 +110,22 @@ func ForecastOf(t Tier, days []Daily, period string, loc *time.Location, now tim
 	}
 	local := now.In(loc)
 	if full := local.Day() - 1; full >= paceWindowDays {
-		// The 7 full days before today, by calendar day so a 23- or 25-hour
-		// day of a DST change is still one day.
+		// The 7 full days before today by calendar day (a 23- or 25-hour day
+		// of a DST change is still one day), and today so far.
 		y, m, d := local.Date()
+		midnight := time.Date(y, m, d, 0, 0, 0, 0, loc)
 		from := time.Date(y, m, d-paceWindowDays, 0, 0, 0, 0, loc).Format("2006-01-02")
-		to := time.Date(y, m, d-1, 0, 0, 0, 0, loc).Format("2006-01-02")
+		today := midnight.Format("2006-01-02")
 		var w Used
 		for _, x := range days {
-			if x.of(period) && x.Day >= from && x.Day <= to {
+			if x.of(period) && x.Day >= from && x.Day <= today {
 				w = w.Add(x.Used)
 			}
 		}
+		span := paceWindowDays + now.Sub(midnight).Hours()/24
 		f.Basis = BasisLast7Days
-		f.Pace = float64(w.in(r.Unit)) / paceWindowDays
-		f.RequestsPerDay = float64(w.Requests) / paceWindowDays
+		f.Pace = float64(w.in(r.Unit)) / span
+		f.RequestsPerDay = float64(w.Requests) / span
 	} else {
 		el := elapsed.Hours() / 24
 		f.Pace = float64(r.Used) / el

@@ -98,10 +98,19 @@ func TestForecastProjectsAtTheCurrentPaceAndNeverGuessesFromTooLittleData(t *tes
 			name: "period not started", tier: std, period: "2026-12", loc: riyadh, now: nov(20, 9, 0),
 		},
 		{
-			// Over the limit already: the date is today.
+			// Over the limit already: the date is today. 200 a day, today's
+			// 9 hours included (75): 3875 + 200 × 10.625 days left = 200 %.
 			name: "already over the limit", tier: std, period: "2026-11", loc: riyadh, now: nov(20, 9, 0),
-			days: series("2026-11", 1, 19, 200),
-			want: &want{basis: BasisLast7Days, pace: 200, reqPerDay: 200, projected: 197.5, date: "2026-11-20"},
+			days: cat(series("2026-11", 1, 19, 200), []Daily{day("2026-11-20", 75)}),
+			want: &want{basis: BasisLast7Days, pace: 200, reqPerDay: 200, projected: 200, date: "2026-11-20"},
+		},
+		{
+			// A burst today after a quiet week counts at once: today so far is
+			// in the window (2400 over 7.5 days), or 80 % used in one morning
+			// would be told "it should last".
+			name: "burst today", tier: std, period: "2026-11", loc: riyadh, now: nov(10, 12, 0),
+			days: []Daily{day("2026-11-10", 2400)},
+			want: &want{basis: BasisLast7Days, pace: 320, reqPerDay: 320, projected: 298.67, date: "2026-11-12"},
 		},
 		{
 			// No use in the last 7 days: the pace is 0, the month ends where
@@ -174,19 +183,19 @@ func TestForecastFollowsTheCustomersTimezone(t *testing.T) {
 		t.Fatalf("Riyadh's November at %s: %+v, want ended at 80 %%", at, f)
 	}
 	f = ForecastOf(std, nov, PeriodOf(at, time.UTC), time.UTC, at)
-	if f == nil || f.Ended || f.Basis != BasisLast7Days || f.Pace != 80 || RoundFloat2(f.ProjectedPercent) != 80.28 {
-		t.Fatalf("UTC's November at %s: %+v, want running, 80 a day, 2400 + 80 × 2.5 h", at, f)
+	if f == nil || f.Ended || f.Basis != BasisLast7Days || RoundFloat2(f.Pace) != 81.06 || RoundFloat2(f.ProjectedPercent) != 80.28 {
+		t.Fatalf("UTC's November at %s: %+v, want running, (7 × 80 + 80) / (7 + 21.5 h) a day, 2400 + that × 2.5 h", at, f)
 	}
 	// The 7-day window is the customer's days: on 9 December 01:00 in
-	// Riyadh (8 December 22:00 UTC) it is 2–8 December, in UTC 1–7.
+	// Riyadh (8 December 22:00 UTC) it is 2–8 December and 1 hour of the
+	// 9th, in UTC 1–7 December and 22 hours of the 8th.
 	at = time.Date(2026, 12, 8, 22, 0, 0, 0, time.UTC)
 	dec := cat([]Daily{day("2026-12-01", 700)}, series("2026-12", 2, 8, 10))
-	if f := ForecastOf(std, dec, "2026-12", riyadh, at); f == nil || f.Basis != BasisLast7Days || f.Pace != 10 {
-		t.Fatalf("Riyadh window: %+v, want 10 a day over 2–8 December", f)
+	if f := ForecastOf(std, dec, "2026-12", riyadh, at); f == nil || f.Basis != BasisLast7Days || RoundFloat2(f.Pace) != 9.94 {
+		t.Fatalf("Riyadh window: %+v, want 70 / (7 + 1 h) a day", f)
 	}
-	dec = cat([]Daily{day("2026-12-01", 700)}, series("2026-12", 2, 7, 10))
-	if f := ForecastOf(std, dec, "2026-12", time.UTC, at); f == nil || f.Basis != BasisLast7Days || RoundFloat2(f.Pace) != 108.57 {
-		t.Fatalf("UTC window: %+v, want (700 + 6 × 10) / 7 a day over 1–7 December", f)
+	if f := ForecastOf(std, dec, "2026-12", time.UTC, at); f == nil || f.Basis != BasisLast7Days || RoundFloat2(f.Pace) != 97.26 {
+		t.Fatalf("UTC window: %+v, want 770 / (7 + 22 h) a day", f)
 	}
 }
 
