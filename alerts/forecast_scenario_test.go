@@ -37,7 +37,9 @@ type paceCustomer struct {
 // day instead of "it should last".
 func TestScenarioPreWarningFiresOnceOnTheExpectedDay(t *testing.T) {
 	const seed = "متوقع تكفيك لنهاية الشهر"
-	says := func(day string) string { return "بهالمعدل راح توصل لحدك الشهري يوم " + day + "،" }
+	says := func(day string) string {
+		return "بهالمعدل راح توصل لحدك الشهري يوم " + day + "،"
+	}
 	// perHour × 720 hours is the month: up to 4 an hour (2880 = 96 %) the
 	// pace stays within the limit. 50 % is 1500 requests, 80 % 2400.
 	cs := []paceCustomer{
