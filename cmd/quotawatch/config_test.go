@@ -29,7 +29,7 @@ timezone: Asia/Riyadh
 sources: [{type: clawdbot, dir: STATE}]
 tiers: {basic: {requests: 500}, Pro: {}}
 customers:
-  - {id: a, tier: basic, match: {peer: "+1"}}
+  - {id: a, tier: basic, match: {peer: "+966500000001"}}
   - {id: b, tier: pro}
 default_customer: b
 `
@@ -39,7 +39,6 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"unknown tier", strings.Replace(goodConfig, "tier: basic", "tier: gold", 1), "customers[0].tier"},
 		{"bad timezone", strings.Replace(goodConfig, "Asia/Riyadh", "Mars/Olympus", 1), "timezone"},
 		{"duplicate id", strings.Replace(goodConfig, "id: b", "id: a", 1), "customers[1].id"},
-		{"missing dir", strings.Replace(goodConfig, "dir: STATE", "dir: /nonexistent/x", 1), "sources[0].dir"},
 		{"unknown key", goodConfig + "colour: blue\n", "colour"},
 		{"unknown source type", strings.Replace(goodConfig, "type: clawdbot", "type: syslog", 1), "sources[0].type"},
 		{"bad default", strings.Replace(goodConfig, "default_customer: b", "default_customer: zz", 1), "default_customer"},
@@ -129,6 +128,9 @@ func TestStateSourceWithoutDirUsesTheFirstDefaultStateDirThatExists(t *testing.T
 	dirOf := func() (string, error) {
 		c, err := loadConfig(writeConfig(t, body), "")
 		if err != nil {
+			return "", err
+		}
+		if err := c.sourcesReady("run"); err != nil {
 			return "", err
 		}
 		return c.monitorConfig().Sources[0].Dir, nil
