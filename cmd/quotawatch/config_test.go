@@ -150,3 +150,28 @@ func TestStateSourceWithoutDirUsesTheFirstDefaultStateDirThatExists(t *testing.T
 		}
 	}
 }
+
+// TestMissingSourceDirStopsOnlyTheCommandsThatReadIt: a state dir that does
+// not exist yet is a warning for `config check`, refuses `run` and
+// `backfill` (exit 2, naming the key), and does not concern `usage`, which
+// reads only the database.
+func TestMissingSourceDirStopsOnlyTheCommandsThatReadIt(t *testing.T) {
+	cfg := writeConfig(t, strings.Replace(goodConfig, "dir: STATE", "dir: /nonexistent/x", 1))
+	db := filepath.Join(t.TempDir(), "qw.db")
+	run := func(args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), append([]string{"--config", cfg, "--db", db}, args...), &out, &errOut)
+		return code, errOut.String()
+	}
+	if code, errOut := run("config", "check"); code != 0 || !strings.Contains(errOut, "level=WARN") || !strings.Contains(errOut, "sources[0].dir: /nonexistent/x is not a directory") {
+		t.Errorf("config check: exit %d, stderr %q; want 0 with a warning naming sources[0].dir", code, errOut)
+	}
+	for _, cmd := range []string{"run", "backfill"} {
+		if code, errOut := run(cmd); code != 2 || !strings.Contains(errOut, "quotawatch: config: sources[0].dir: /nonexistent/x is not a directory") {
+			t.Errorf("%s: exit %d, stderr %q; want 2 naming sources[0].dir", cmd, code, errOut)
+		}
+	}
+	if code, errOut := run("usage"); code != 1 || !strings.Contains(errOut, "no database") {
+		t.Errorf("usage: exit %d, stderr %q; want 1 for the missing database, not a config error", code, errOut)
+	}
+}
