@@ -463,7 +463,7 @@ func TestE2EVersionFallsBackToBuildInfo(t *testing.T) {
 	repo := t.TempDir()
 	ls, err := exec.Command("git", "-C", src, "ls-files", "-co", "--exclude-standard").Output()
 	if err != nil {
-		t.Fatalf("git ls-files: %v", err)
+		t.Skipf("%s is not a git checkout (git ls-files: %v)", src, err)
 	}
 	for _, f := range strings.Split(strings.TrimSpace(string(ls)), "\n") {
 		if strings.HasSuffix(f, "_test.go") || strings.Contains("/"+f, "/testdata/") || strings.HasPrefix(f, "docs/") {
