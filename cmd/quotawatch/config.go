@@ -369,7 +369,7 @@ func (c *Config) validate() error {
 				return cfgErr(key+".match.session_key", "bad glob: %v", err)
 			}
 		}
-		if err := validateMatch(key+".match", cu.Match); err != nil {
+		if err := validateMatch(key+".match", cu.Match, c.readsTranscripts()); err != nil {
 			return err
 		}
 	}
@@ -424,9 +424,22 @@ var whatsAppPeer = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
 // whatsAppGroup is a WhatsApp group id (JID), old (<creator>-<time>) or new.
 var whatsAppGroup = regexp.MustCompile(`^[0-9]+(-[0-9]+)?@g\.us$`)
 
+// readsTranscripts says whether a Clawdbot/OpenClaw source is configured
+// (or none is: the read commands assume one), i.e. whether peers are
+// WhatsApp numbers rather than a generic log's free-form customer values.
+func (c *Config) readsTranscripts() bool {
+	for _, s := range c.Sources {
+		if s.Type != monitor.SourceJSONL {
+			return true
+		}
+	}
+	return len(c.Sources) == 0
+}
+
 // validateMatch refuses a peer or channel no event can carry, which would
-// silently bill that customer's calls to the default.
-func validateMatch(key string, m monitor.Match) error {
+// silently bill that customer's calls to the default. whatsApp says peers
+// without a channel are WhatsApp numbers (transcripts are read).
+func validateMatch(key string, m monitor.Match, whatsApp bool) error {
 	if m.Channel != "" {
 		known := knownChannels()
 		if !slices.ContainsFunc(known, func(k string) bool { return strings.EqualFold(k, m.Channel) }) {
@@ -438,8 +451,9 @@ func validateMatch(key string, m monitor.Match) error {
 		}
 	}
 	// Other channels have their own id formats (Telegram's numeric ids,
-	// Discord's snowflakes): only a WhatsApp peer has a shape to check.
-	if m.Peer != "" && (m.Channel == "" || strings.EqualFold(m.Channel, "whatsapp")) {
+	// Discord's snowflakes), and a generic log's customer value is whatever
+	// the proxy writes: only a WhatsApp peer has a shape to check.
+	if m.Peer != "" && (strings.EqualFold(m.Channel, "whatsapp") || (m.Channel == "" && whatsApp)) {
 		p := strings.ToLower(strings.TrimSpace(m.Peer))
 		p = strings.TrimPrefix(p, "whatsapp:")
 		if !whatsAppPeer.MatchString(p) && !whatsAppGroup.MatchString(p) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,5 +174,38 @@ func TestMissingSourceDirStopsOnlyTheCommandsThatReadIt(t *testing.T) {
 	}
 	if code, errOut := run("usage"); code != 1 || !strings.Contains(errOut, "no database") {
 		t.Errorf("usage: exit %d, stderr %q; want 1 for the missing database, not a config error", code, errOut)
+	}
+}
+
+// TestPeerShapeIsCheckedOnlyWhereItIsAWhatsAppNumber: a peer that is not
+// E.164 or a group id is refused when transcripts are read (or the match
+// says whatsapp), and accepted as another channel's id or as a generic
+// log's free-form customer value.
+func TestPeerShapeIsCheckedOnlyWhereItIsAWhatsAppNumber(t *testing.T) {
+	logs := t.TempDir()
+	jsonlOnly := fmt.Sprintf("sources: [{type: jsonl, path: %s/*.jsonl}]\ncustomers: [{id: a, match: {peer: \"0555\"}}, {id: b, match: {peer: acme-corp}}]\n", logs)
+	if _, err := loadConfig(writeConfig(t, jsonlOnly), ""); err != nil {
+		t.Errorf("a jsonl-only config's customer values: %v", err)
+	}
+	for _, tt := range []struct {
+		match string
+		ok    bool
+	}{
+		{`{peer: "0555"}`, false},
+		{`{peer: "+9665"}`, false},
+		{`{peer: "966500000001"}`, false},
+		{`{peer: "+966500000001"}`, true},
+		{`{peer: "whatsapp:+966500000001"}`, true},
+		{`{peer: "120363025550001111@g.us"}`, true},
+		{`{peer: "966500000001-1600000000@G.US"}`, true},
+		{`{peer: "0555", channel: whatsapp}`, false},
+		{`{peer: "123456789", channel: Telegram}`, true},
+	} {
+		body := strings.Replace(goodConfig, `{peer: "+966500000001"}`, tt.match, 1)
+		_, err := loadConfig(writeConfig(t, body), "")
+		var ce *ConfigError
+		if tt.ok != (err == nil) || (err != nil && (!errors.As(err, &ce) || ce.Key != "customers[0].match.peer")) {
+			t.Errorf("match %s: %v, want ok=%v (or an error on customers[0].match.peer)", tt.match, err, tt.ok)
+		}
 	}
 }
