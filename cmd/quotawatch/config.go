@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -74,6 +76,18 @@ type Config struct {
 	loc       *time.Location
 	file      string
 	customers map[string]*report.Customer
+
+	// fileFrom says how discovery found file; tried lists where it looked
+	// when it found none.
+	fileFrom string
+	tried    []string
+	// warnings are problems that do not stop any command (an unknown
+	// QUOTAWATCH_* variable); setup logs them.
+	warnings []string
+	// sourceErrs are sources that cannot be read yet (a state dir not
+	// created yet): run and backfill refuse to start, config check warns,
+	// the read commands do not care.
+	sourceErrs []error
 }
 
 // defaults are set for every scalar key, which is also what lets viper's
@@ -112,35 +126,68 @@ var defaults = map[string]any{
 	"log.level":                         "info",
 }
 
-// findConfig returns the file to read: --config, else ./quotawatch.yaml,
-// else ~/.config/quotawatch/config.yaml, else "" (defaults only).
-func findConfig(flag string) (string, error) {
-	if flag != "" {
-		if _, err := os.Stat(flag); err != nil {
-			return "", cfgErr("--config", "%v", err)
-		}
-		return flag, nil
-	}
-	if _, err := os.Stat("quotawatch.yaml"); err == nil {
-		return "quotawatch.yaml", nil
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		p := filepath.Join(home, ".config", "quotawatch", "config.yaml")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", nil
+// systemConfigFile is the last place discovery looks. A package for a
+// system that keeps configuration elsewhere sets it at build time:
+// -ldflags "-X main.systemConfigFile=/usr/local/etc/quotawatch/config.yaml".
+var systemConfigFile = "/etc/quotawatch/config.yaml"
+
+// configLocation is where discovery found the config file.
+type configLocation struct {
+	path  string   // "" when there is none
+	from  string   // how it was found: --config, $QUOTAWATCH_CONFIG, ...
+	tried []string // where it looked, when path is ""
 }
 
-var invalidKeys = regexp.MustCompile(`has invalid keys: (.*)`)
+// findConfig returns the file to read, the first of: --config,
+// $QUOTAWATCH_CONFIG, ./quotawatch.yaml, $XDG_CONFIG_HOME/quotawatch/config.yaml
+// (default ~/.config/quotawatch/config.yaml), /etc/quotawatch/config.yaml.
+// A file named by the flag or the variable must exist; a candidate that
+// exists but cannot be looked at is an error, not a reason to read another.
+func findConfig(flag string) (configLocation, error) {
+	if flag != "" {
+		if _, err := os.Stat(flag); err != nil {
+			return configLocation{}, cfgErr("--config", "%v", err)
+		}
+		return configLocation{path: flag, from: "--config"}, nil
+	}
+	if env := os.Getenv(envConfigFile); env != "" {
+		if _, err := os.Stat(env); err != nil {
+			return configLocation{}, cfgErr("$"+envConfigFile, "%v", err)
+		}
+		return configLocation{path: env, from: "$" + envConfigFile}, nil
+	}
+	type candidate struct{ path, from string }
+	cands := []candidate{{"quotawatch.yaml", "./quotawatch.yaml"}}
+	// The XDG spec ignores a relative $XDG_CONFIG_HOME.
+	if x := os.Getenv("XDG_CONFIG_HOME"); filepath.IsAbs(x) {
+		p := filepath.Join(x, "quotawatch", "config.yaml")
+		cands = append(cands, candidate{p, p + " ($XDG_CONFIG_HOME)"})
+	} else if home, err := os.UserHomeDir(); err == nil {
+		p := filepath.Join(home, ".config", "quotawatch", "config.yaml")
+		cands = append(cands, candidate{p, p})
+	}
+	cands = append(cands, candidate{systemConfigFile, systemConfigFile})
+	var tried []string
+	for _, c := range cands {
+		_, err := os.Stat(c.path)
+		if err == nil {
+			return configLocation{path: c.path, from: c.from}, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return configLocation{}, cfgErr("", "look for the config file: %v", err)
+		}
+		tried = append(tried, c.from)
+	}
+	return configLocation{tried: tried}, nil
+}
 
 // loadConfig reads, decodes and validates the configuration.
 func loadConfig(file, dbFlag string) (*Config, error) {
-	path, err := findConfig(file)
+	where, err := findConfig(file)
 	if err != nil {
 		return nil, err
 	}
+	path := where.path
 	v := viper.New()
 	for k, d := range defaults {
 		v.SetDefault(k, d)
@@ -163,12 +210,8 @@ func loadConfig(file, dbFlag string) (*Config, error) {
 		return nil, cfgErr("notify.whatsapp.token", "a token must not be written in the config; put it in the environment variable named by notify.whatsapp.token_env or in notify.whatsapp.token_file")
 	}
 	var c Config
-	if err := v.UnmarshalExact(&c); err != nil {
-		msg := oneLine(err.Error())
-		if m := invalidKeys.FindStringSubmatch(msg); m != nil {
-			return nil, cfgErr(strings.TrimSpace(m[1]), "unknown key")
-		}
-		return nil, cfgErr("", "%s", msg)
+	if err := decodeConfig(v, &c); err != nil {
+		return nil, err
 	}
 	// viper drops empty maps when unmarshalling, so `pro: {}` (an unlimited
 	// tier) must be recovered from the raw keys.
@@ -180,7 +223,13 @@ func loadConfig(file, dbFlag string) (*Config, error) {
 			c.Tiers[name] = report.Tier{}
 		}
 	}
-	c.file = path
+	c.file, c.fileFrom, c.tried = path, where.from, where.tried
+	if path != "" {
+		if abs, err := filepath.Abs(path); err == nil {
+			c.file = abs
+		}
+	}
+	c.warnings = unknownEnv(os.Environ(), c.Notify.WhatsApp.TokenEnv)
 	if dbFlag != "" {
 		c.Store.Path = dbFlag
 	}
@@ -213,7 +262,9 @@ func (c *Config) validate() error {
 	if c.Store.Path == "" {
 		return cfgErr("store.path", "must not be empty")
 	}
-	c.Store.Path = expandHome(c.Store.Path)
+	if c.Store.Path, err = expandPath("store.path", c.Store.Path); err != nil {
+		return err
+	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		key := fmt.Sprintf("sources[%d]", i)
@@ -224,29 +275,39 @@ func (c *Config) validate() error {
 			if s.Type == "" {
 				s.Type = monitor.SourceClawdbot
 			}
+			// A state dir that is not there yet (OpenClaw installed after
+			// quotawatch) stops run and backfill, not the other commands.
 			if s.Dir == "" {
 				home, _ := os.UserHomeDir()
 				d, ok := monitor.DefaultStateDir(os.Getenv, home)
 				if !ok {
-					return cfgErr(key+".dir", "not set, and no default state dir exists (%s)", strings.Join(monitor.DefaultStateDirs(os.Getenv, home), ", "))
+					c.sourceErrs = append(c.sourceErrs, cfgErr(key+".dir", "not set, and no default state dir exists (%s)", strings.Join(monitor.DefaultStateDirs(os.Getenv, home), ", ")))
+					continue
 				}
 				s.Dir = d
 			}
-			s.Dir = expandHome(s.Dir)
+			d, err := expandPath(key+".dir", s.Dir)
+			if err != nil {
+				c.sourceErrs = append(c.sourceErrs, err)
+				continue
+			}
+			s.Dir = d
 			if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
-				return cfgErr(key+".dir", "%s is not a directory", s.Dir)
+				c.sourceErrs = append(c.sourceErrs, cfgErr(key+".dir", "%s is not a directory", s.Dir))
 			}
 		case monitor.SourceJSONL:
 			if s.Path == "" {
 				return cfgErr(key+".path", "required for a jsonl source")
 			}
-			s.Path = expandHome(s.Path)
+			if s.Path, err = expandPath(key+".path", s.Path); err != nil {
+				return err
+			}
 			if _, err := filepath.Match(s.Path, ""); err != nil {
 				return cfgErr(key+".path", "bad glob: %v", err)
 			}
 			if dir := filepath.Dir(s.Path); !strings.ContainsAny(dir, "*?[") {
 				if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-					return cfgErr(key+".path", "directory %s does not exist", dir)
+					c.sourceErrs = append(c.sourceErrs, cfgErr(key+".path", "directory %s does not exist", dir))
 				}
 			}
 			if s.Name == "" {
@@ -297,6 +358,9 @@ func (c *Config) validate() error {
 				return cfgErr(key+".match.session_key", "bad glob: %v", err)
 			}
 		}
+		if err := validateMatch(key+".match", cu.Match, c.readsTranscripts()); err != nil {
+			return err
+		}
 	}
 	if c.DefaultCustomer != "" {
 		if _, ok := c.customers[c.DefaultCustomer]; !ok {
@@ -320,6 +384,17 @@ func (c *Config) validate() error {
 	if c.Monitor.Rescan < time.Second {
 		return cfgErr("monitor.rescan_interval", "must be at least 1s")
 	}
+	for _, k := range []struct {
+		key string
+		p   *string
+	}{{"notify.whatsapp.token_file", &c.Notify.WhatsApp.TokenFile}, {"notify.clawdbot.command", &c.Notify.Clawdbot.Command}} {
+		if *k.p == "" {
+			continue
+		}
+		if *k.p, err = expandPath(k.key, *k.p); err != nil {
+			return err
+		}
+	}
 	if err := c.validateAlerts(); err != nil {
 		return err
 	}
@@ -327,6 +402,67 @@ func (c *Config) validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return cfgErr("log.level", "unknown level %q", c.Log.Level)
+	}
+	return nil
+}
+
+// whatsAppPeer is a WhatsApp number as session keys and envelopes carry
+// it: E.164, the + and 8 to 15 digits.
+var whatsAppPeer = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
+
+// whatsAppGroup is a WhatsApp group id (JID), old (<creator>-<time>) or new.
+var whatsAppGroup = regexp.MustCompile(`^[0-9]+(-[0-9]+)?@g\.us$`)
+
+// readsTranscripts says whether a Clawdbot/OpenClaw source is configured
+// (or none is: the read commands assume one), i.e. whether peers are
+// WhatsApp numbers rather than a generic log's free-form customer values.
+func (c *Config) readsTranscripts() bool {
+	for _, s := range c.Sources {
+		if s.Type != monitor.SourceJSONL {
+			return true
+		}
+	}
+	return len(c.Sources) == 0
+}
+
+// validateMatch refuses a peer or channel no event can carry, which would
+// silently bill that customer's calls to the default. whatsApp says peers
+// without a channel are WhatsApp numbers (transcripts are read).
+func validateMatch(key string, m report.Match, whatsApp bool) error {
+	if m.Channel != "" {
+		known := knownChannels()
+		if !slices.ContainsFunc(known, func(k string) bool { return strings.EqualFold(k, m.Channel) }) {
+			hint := ""
+			if s := nearest(m.Channel, known); s != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			return cfgErr(key+".channel", "unknown channel %q%s; known: %s", m.Channel, hint, strings.Join(known, ", "))
+		}
+	}
+	// Other channels have their own id formats (Telegram's numeric ids,
+	// Discord's snowflakes), and a generic log's customer value is whatever
+	// the proxy writes: only a WhatsApp peer has a shape to check.
+	if m.Peer != "" && (strings.EqualFold(m.Channel, "whatsapp") || (m.Channel == "" && whatsApp)) {
+		p := strings.ToLower(strings.TrimSpace(m.Peer))
+		p = strings.TrimPrefix(p, "whatsapp:")
+		if !whatsAppPeer.MatchString(p) && !whatsAppGroup.MatchString(p) {
+			return cfgErr(key+".peer", "want a WhatsApp number in E.164 (+ and 8 to 15 digits, e.g. +966500000001) or a group id ending in @g.us, got %q", m.Peer)
+		}
+	}
+	return nil
+}
+
+// sourcesReady says why `what` cannot read the configured sources (none
+// configured, or one not there yet); nil when it can.
+func (c *Config) sourcesReady(what string) error {
+	if len(c.Sources) == 0 {
+		if c.file == "" {
+			return cfgErr("sources", "no config file found (looked for %s), so no source is configured; %s needs at least one", strings.Join(c.tried, ", "), what)
+		}
+		return cfgErr("sources", "no source configured in %s; %s needs at least one", c.file, what)
+	}
+	if len(c.sourceErrs) > 0 {
+		return c.sourceErrs[0]
 	}
 	return nil
 }
