@@ -1304,10 +1304,9 @@ func TestOpenClawChatSendPeerIsThePhoneNotTheKey(t *testing.T) {
 	}
 }
 
-// BenchmarkOpenClawReadSince reads a database of 20,000 rows, about 30 %
-// of them compressed replies, from the start: rows/s and allocations per
-// row of the reader alone (no parse, no store).
-func BenchmarkOpenClawReadSince(b *testing.B) {
+// ocBenchDB writes the benchmarks' database: 20,000 rows over 50
+// sessions, 30 % of them compressed ~4 KB replies.
+func ocBenchDB(b *testing.B) (string, int64) {
 	root := ocFixture(b, "openclaw-sample2")
 	path := filepath.Join(root, "state", "agents", "main", "agent", "openclaw-agent.sqlite")
 	w := ocWriter(b, path)
@@ -1339,6 +1338,67 @@ func BenchmarkOpenClawReadSince(b *testing.B) {
 		b.Fatal(err)
 	}
 	ocMustExec(b, w, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return path, bytesTotal
+}
+
+// BenchmarkOpenClawReadFloor is what reading the same rows costs below
+// ReadSince, for the record in docs/BENCHMARKS.md: "scan" is a bare
+// database/sql loop scanning every column into sql.RawBytes (the reader's
+// old way), "aggregate" the batch statement ReadSince runs, without the
+// decoding, the marks and the callback.
+func BenchmarkOpenClawReadFloor(b *testing.B) {
+	path, bytesTotal := ocBenchDB(b)
+	d, err := openOCDB(path, "main")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	b.Run("scan", func(b *testing.B) {
+		b.SetBytes(bytesTotal)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			rows, err := d.db.QueryContext(ctx, `SELECT rowid, session_id, seq, created_at, event_json, event_zstd, event_utf8_bytes FROM transcript_events ORDER BY rowid`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var id, seq, at int64
+			var s, js, zs sql.RawBytes
+			var n sql.NullInt64
+			for rows.Next() {
+				if err := rows.Scan(&id, &s, &seq, &at, &js, &zs, &n); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := rows.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("aggregate", func(b *testing.B) {
+		b.SetBytes(bytesTotal)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			cur := ocCursor{}
+			for {
+				next, err := d.readBatch(ctx, cur, cur, ocBatchRows, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(d.raw) < ocBatchRows && !d.full {
+					break
+				}
+				cur = next
+			}
+		}
+	})
+}
+
+// BenchmarkOpenClawReadSince reads a database of 20,000 rows, about 30 %
+// of them compressed replies, from the start: rows/s and allocations per
+// row of the reader alone (no parse, no store).
+func BenchmarkOpenClawReadSince(b *testing.B) {
+	path, bytesTotal := ocBenchDB(b)
 	d, err := openOCDB(path, "main")
 	if err != nil {
 		b.Fatal(err)
