@@ -393,7 +393,7 @@ type digestText struct {
 	failed, skipped, pending, noWarnings, unassigned, unassignedTotals, more     string
 	health, source, sourceDB, noTranscript, otherFiles, lastEvent, noEvents      string
 	bad, badFirst, badFile, moreBad, notice, ago, noProjection, limitOn          string
-	units                                                                        map[string]string
+	units, recipients                                                            map[string]string
 	rtl                                                                          bool
 }
 
@@ -429,6 +429,7 @@ var digestTexts = map[string]digestText{
 		noProjection:     "—",
 		limitOn:          "الحد %s",
 		units:            map[string]string{UnitRequests: "طلب", UnitTokens: "توكن", UnitCostUSD: "دولار"},
+		recipients:       map[string]string{"customer": "العميل", "operator": "المشغّل"},
 		rtl:              true,
 	},
 	"en": {
@@ -583,7 +584,11 @@ func (d *Digest) render(lang string) (string, []string) {
 	}
 	for _, a := range d.Failed {
 		c, t := alertWho(a)
-		out = append(out, f(tx.failed, c, t, ltr(a.To), user(oneLine(a.LastError))))
+		to := a.To
+		if w, ok := tx.recipients[a.To]; ok {
+			to = w
+		}
+		out = append(out, f(tx.failed, c, t, to, user(oneLine(a.LastError))))
 	}
 	for _, a := range d.Skipped {
 		c, t := alertWho(a)
@@ -724,11 +729,12 @@ func ago(d time.Duration, lang string) string {
 	m := int64(d / time.Minute)
 	h, d2 := m/60, m/(60*24)
 	if lang == "ar" {
+		n := func(v int64) string { return lri + strconv.FormatInt(v, 10) + pdi }
 		switch {
 		case m < 60:
-			return strconv.FormatInt(m, 10) + " د"
+			return n(m) + " د"
 		case h < 48:
-			return strconv.FormatInt(h, 10) + " س " + strconv.FormatInt(m%60, 10) + " د"
+			return n(h) + " س " + n(m%60) + " د"
 		}
 		switch {
 		case d2 == 1:
@@ -736,9 +742,9 @@ func ago(d time.Duration, lang string) string {
 		case d2 == 2:
 			return "يومين"
 		case d2 <= 10:
-			return strconv.FormatInt(d2, 10) + " أيام"
+			return n(d2) + " أيام"
 		}
-		return strconv.FormatInt(d2, 10) + " يوماً"
+		return n(d2) + " يوماً"
 	}
 	switch {
 	case m < 60:

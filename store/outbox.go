@@ -203,6 +203,10 @@ func (s *Store) ClaimDueAlert(ctx context.Context, nowMs, leaseMs int64, channel
 		ORDER BY next_attempt_ms, id LIMIT 1`, nowMs)
 	a, err := scanAlert(row)
 	if errors.Is(err, sql.ErrNoRows) {
+		// Commit, not roll back: held digest parts keep their new time.
+		if err := tx.Commit(); err != nil {
+			return nil, fmt.Errorf("commit alert claim: %w", err)
+		}
 		return nil, nil
 	}
 	if err != nil {
