@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -110,5 +111,42 @@ func TestE2EDigestDryRunOnTheBundledSample(t *testing.T) {
 	}
 	if _, errOut, code := e.run("digest", "--at", at); code != 2 || !strings.Contains(errOut, "--dry-run") {
 		t.Fatalf("--at without --dry-run: exit %d %s", code, errOut)
+	}
+}
+
+// TestE2ERunSendsTheMissedDigestOnceOnStart starts `run` after today's
+// scheduled time (alerts.digest_schedule "0 0 * * *", from the
+// environment): the digest goes out once the backlog is read; a second
+// `run` the same day sends no other.
+func TestE2ERunSendsTheMissedDigestOnceOnStart(t *testing.T) {
+	e := newE2EEnv(t, buildQuotawatch(t), "")
+	e.appendCalls("main", "11111111-1111-4111-8111-111111111111", 10, time.Now().Add(-time.Minute))
+	for round := 1; round <= 2; round++ {
+		cmd := e.command("run")
+		cmd.Env = append(cmd.Env, "QUOTAWATCH_ALERTS_DIGEST_SCHEDULE=0 0 * * *")
+		var stderr e2eSyncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(stderr.String(), "caught up; following") || (round == 1 && !strings.Contains(stderr.String(), "alert sent")) {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("round %d: no digest sent within 20 s:\n%s", round, stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // room for a second digest, if there were one
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		e.record([]byte(stderr.String()))
+		if n := len(e.api.sent()); n != 1 {
+			t.Fatalf("round %d: %d messages sent, want the one digest\n%s", round, n, stderr.String())
+		}
+	}
+	if dg := e.api.sent()[0]; !strings.Contains(dg, "📊 ملخص quotawatch اليومي") || !strings.Contains(dg, "\u206610 / 3,000\u2069") {
+		t.Fatalf("digest:\n%s", dg)
 	}
 }
