@@ -113,7 +113,7 @@ func (a *app) alertsCmd() *cobra.Command {
 				}
 				used := fmt.Sprintf("%.2f%% (%s/%s %s)", r.Percent, alerts.FormatRecorded(r.Used, r.Unit), alerts.FormatRecorded(r.LimitValue, r.Unit), r.Unit)
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s%%\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Customer, r.Period,
-					alerts.FormatPercent(r.Threshold), r.To, used, r.Status, r.Attempts, r.CreatedAt, sent, dash(r.ProviderID), dash(oneLine(r.LastError)))
+					alerts.FormatThreshold(r.Threshold), r.To, used, r.Status, r.Attempts, r.CreatedAt, sent, dash(r.ProviderID), dash(oneLine(r.LastError)))
 			}
 			return tw.Flush()
 		},

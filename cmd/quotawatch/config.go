@@ -354,6 +354,33 @@ func (c *Config) monitorConfig() monitor.Config {
 // leading +, or Meta prepends the business number's country code.
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
+// validatePreWarning checks a threshold's pre-warning keys: a pre-warning
+// has projected_percent (at least 100: the message names the day the
+// limit is reached) and no percent or flag, min_percent below 100, and no
+// two share a projected_percent (it is their identity in the outbox).
+func validatePreWarning(key string, t alerts.Threshold, seen map[float64]bool) error {
+	switch {
+	case t.ProjectedPercent < 0 || t.ProjectedPercent > 1e6:
+		return cfgErr(key+".projected_percent", "want a percentage of at least 100, got %g", t.ProjectedPercent)
+	case !t.Pace() && t.MinPercent != 0:
+		return cfgErr(key+".min_percent", "only a pre-warning (projected_percent) has min_percent")
+	case !t.Pace():
+		return nil
+	case t.Percent != 0:
+		return cfgErr(key+".percent", "a pre-warning has projected_percent instead of percent")
+	case t.ProjectedPercent < 100:
+		return cfgErr(key+".projected_percent", "want a percentage of at least 100 (the limit reached by the end of the month), got %g", t.ProjectedPercent)
+	case !(t.MinPercent >= 0 && t.MinPercent < 100):
+		return cfgErr(key+".min_percent", "want 0 up to below 100, got %g", t.MinPercent)
+	case t.Flag:
+		return cfgErr(key+".flag", "a pre-warning cannot flag; flag a percent threshold")
+	case seen[t.ProjectedPercent]:
+		return cfgErr(key+".projected_percent", "two pre-warnings at projected %g%%", t.ProjectedPercent)
+	}
+	seen[t.ProjectedPercent] = true
+	return nil
+}
+
 // validateAlerts checks the alerts and notify keys, so a mistake is refused
 // at start with its key rather than found at a customer's 80 %.
 func (c *Config) validateAlerts() error {
@@ -362,13 +389,20 @@ func (c *Config) validateAlerts() error {
 		al.Thresholds = alerts.DefaultThresholds()
 	}
 	hasOperator, hasCustomer := false, false
+	prev, pace := 0.0, map[float64]bool{}
 	for i, t := range al.Thresholds {
 		key := fmt.Sprintf("alerts.thresholds[%d]", i)
-		if !(t.Percent > 0) || t.Percent > 1e6 {
-			return cfgErr(key+".percent", "must be a positive percentage, got %g", t.Percent)
+		if err := validatePreWarning(key, t, pace); err != nil {
+			return err
 		}
-		if i > 0 && t.Percent <= al.Thresholds[i-1].Percent {
-			return cfgErr(key+".percent", "thresholds must be sorted ascending without repeats (%g after %g)", t.Percent, al.Thresholds[i-1].Percent)
+		if !t.Pace() {
+			if !(t.Percent > 0) || t.Percent > 1e6 {
+				return cfgErr(key+".percent", "must be a positive percentage, got %g", t.Percent)
+			}
+			if t.Percent <= prev {
+				return cfgErr(key+".percent", "thresholds must be sorted ascending without repeats (%g after %g)", t.Percent, prev)
+			}
+			prev = t.Percent
 		}
 		switch t.To {
 		case alerts.ToCustomer:
@@ -402,10 +436,10 @@ func (c *Config) validateAlerts() error {
 		}
 		found := false
 		for _, t := range al.Thresholds {
-			found = found || t.Percent == p
+			found = found || t.Key() == p
 		}
 		if !found {
-			return cfgErr("alerts.templates."+k, "no threshold at %g%%", p)
+			return cfgErr("alerts.templates."+k, "no threshold at %s%%", alerts.FormatThreshold(p))
 		}
 		if lang != "" && !alerts.KnownLanguage(lang) {
 			return cfgErr("alerts.templates."+k, "unknown language %q", lang)
