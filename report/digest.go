@@ -389,12 +389,12 @@ const (
 
 // digestText is one language's words.
 type digestText struct {
-	title, customers, columns, noneLimited, unlimited, flagged, warnings, counts string
-	failed, skipped, pending, noWarnings, unassigned, unassignedTotals, more     string
-	health, source, sourceDB, noTranscript, otherFiles, lastEvent, noEvents      string
-	bad, badFirst, badFile, moreBad, notice, ago, noProjection, limitOn          string
-	units, recipients                                                            map[string]string
-	rtl                                                                          bool
+	title, customers, columns, noneLimited, unlimited, flagged, warnings, counts   string
+	failed, skipped, pending, noWarnings, unassigned, unassignedTotals, more       string
+	health, source, sourceDB, noTranscript, otherFiles, lastEvent, noEvents        string
+	bad, badFirst, badFile, moreBad, notice, ago, noProjection, limitOn, projected string
+	units, recipients                                                              map[string]string
+	rtl                                                                            bool
 }
 
 var digestTexts = map[string]digestText{
@@ -428,6 +428,7 @@ var digestTexts = map[string]digestText{
 		notice:           "الملخص",
 		noProjection:     "—",
 		limitOn:          "الحد %s",
+		projected:        "متوقع",
 		units:            map[string]string{UnitRequests: "طلب", UnitTokens: "توكن", UnitCostUSD: "دولار"},
 		recipients:       map[string]string{"customer": "العميل", "operator": "المشغّل"},
 		rtl:              true,
@@ -462,6 +463,7 @@ var digestTexts = map[string]digestText{
 		notice:           "digest",
 		noProjection:     "—",
 		limitOn:          "limit %s",
+		projected:        "projected",
 		units:            map[string]string{UnitRequests: "requests", UnitTokens: "tokens", UnitCostUSD: "USD"},
 	},
 }
@@ -530,7 +532,7 @@ func (d *Digest) render(lang string) (string, []string) {
 				c.proj = "→ " + shortPercent(*r.ProjectedPercent)
 			}
 			if date := projectedLimitDate(r); date != "" {
-				c.date = f(tx.limitOn, date)
+				c.date = f(tx.limitOn, ltr(date))
 			}
 			if r.Flagged {
 				c.name = "🚩 " + c.name
@@ -555,7 +557,7 @@ func (d *Digest) render(lang string) (string, []string) {
 			line := "• " + name + pad(c.name, wName) + "  " + padLeft(c.amount, wAmount, ltr) + " " + c.unit + pad(c.unit, wUnit) + "  " +
 				padLeft(c.pct, wPct, ltr) + "  " + padLeft(c.proj, wProj, ltr)
 			if c.date != "" {
-				line += "  " + ltr(c.date)
+				line += "  " + c.date
 			}
 			out = append(out, strings.TrimRight(line, " "))
 		}
@@ -579,6 +581,10 @@ func (d *Digest) render(lang string) (string, []string) {
 	alertWho := func(a store.Alert) (string, string) {
 		if a.Customer == store.NoticeCustomer {
 			return tx.notice, ltr(a.Period)
+		}
+		if a.Threshold < 0 {
+			// A pre-warning's key is minus its projected percent.
+			return user(a.Customer), tx.projected + " " + ltr(strconv.FormatFloat(-a.Threshold, 'f', -1, 64)+"%")
 		}
 		return user(a.Customer), ltr(strconv.FormatFloat(a.Threshold, 'f', -1, 64) + "%")
 	}
@@ -664,14 +670,12 @@ func (d *Digest) render(lang string) (string, []string) {
 }
 
 // projectedLimitDate is the day the customer reaches 100 % at the current
-// pace ("" = not within the period, or not known).
-//
-// TODO(forecast): report.Row gains ProjectedLimitDate *string (and Pace) on
-// branch wip-forecast; once merged, return *r.ProjectedLimitDate when set.
-// Until then the digest shows the projected percent only.
+// pace ("" = not within the period, or no projection).
 func projectedLimitDate(r *Row) string {
-	_ = r
-	return ""
+	if r.ProjectedLimitDate == nil {
+		return ""
+	}
+	return *r.ProjectedLimitDate
 }
 
 // amount prints a reading's amount in its unit with thousands separators:

@@ -118,6 +118,7 @@ func TestDigestSaysWhereEveryLimitedCustomerStandsAndWhatWentWrong(t *testing.T)
 	r.alert("layla", 80, store.AlertSent, "", now.Add(-30*time.Hour), false) // before the last 24 hours
 	r.alert("khalid", 100, store.AlertSkipped, "skipped: crossed together with 120%, which was sent instead", now.Add(-3*time.Hour), false)
 	r.alert("khalid", 120, store.AlertFailed, "WhatsApp error 131026 (HTTP 400): Message undeliverable", now.Add(-3*time.Hour), true)
+	r.alert("layla", -100, store.AlertSkipped, "superseded: the 80% warning was sent first", now.Add(-time.Hour), false) // a pre-warning
 	r.alert("omar", 100, store.AlertPending, "WhatsApp error 131000 (HTTP 500): Something went wrong", now.Add(-10*time.Minute), false)
 	// Yesterday's digest counted 2 bad lines.
 	if _, err := r.st.RecordDigest(context.Background(), "2026-11-19", []store.Alert{{Customer: store.NoticeCustomer, Period: "2026-11",
@@ -145,7 +146,7 @@ func TestDigestSaysWhereEveryLimitedCustomerStandsAndWhatWentWrong(t *testing.T)
 		t.Errorf("flagged %+v", d.Flagged)
 	}
 	if len(d.Sent) != 1 || d.Sent[0].Customer != "omar" || len(d.Failed) != 1 || d.Failed[0].Customer != "khalid" ||
-		len(d.Skipped) != 1 || len(d.Pending) != 1 {
+		len(d.Skipped) != 2 || len(d.Pending) != 1 {
 		t.Errorf("last 24 h: sent %d failed %d skipped %d pending %d", len(d.Sent), len(d.Failed), len(d.Skipped), len(d.Pending))
 	}
 	if d.Unassigned == nil || d.Unassigned.Requests != 9 || d.UnassignedNSessn != 2 || d.UnassignedSess[0].SessionID != "s-stranger" {
@@ -164,11 +165,11 @@ func TestDigestSaysWhereEveryLimitedCustomerStandsAndWhatWentWrong(t *testing.T)
 		"Customers with a monthly limit (3):",
 		iso("خالد") + " (" + iso("khalid") + ")",
 		"620 / 500 requests  124%",
-		"2,400 / 3,000 requests",
-		"80%",
+		"2,400 / 3,000 requests   80%  → 195%  limit 2026-11-22", // the forecast's month-end percent and limit date
+		"– skipped: " + iso("layla") + " projected 100%: ",
 		"Unlimited (tracked only): 1",
 		"🚩 Flagged for review: " + iso("خالد") + " (" + iso("khalid") + ")",
-		"sent 1 · failed 1 · skipped 1 · pending 1",
+		"sent 1 · failed 1 · skipped 2 · pending 1",
 		"✗ failed: " + iso("khalid") + " 120% → operator: " + iso("WhatsApp error 131026 (HTTP 400): Message undeliverable"),
 		"… pending: " + iso("omar") + " 100% (attempts 0): " + iso("WhatsApp error 131000 (HTTP 500): Something went wrong"),
 		"Usage matching no customer (2026-11):",
@@ -189,7 +190,8 @@ func TestDigestSaysWhereEveryLimitedCustomerStandsAndWhatWentWrong(t *testing.T)
 	ar := d.Text("ar")
 	for _, want := range []string{
 		"📊 ملخص quotawatch اليومي " + ltrIso("2026-11-20"),
-		ltrIso("2,400 / 3,000") + " طلب",
+		ltrIso("2,400 / 3,000") + " طلب   " + ltrIso("80%") + "  " + ltrIso("→ 195%") + "  " + "الحد " + ltrIso("2026-11-22"),
+		"– تخطٍّ: " + iso("layla") + " متوقع " + ltrIso("100%"),
 		"🚩 للمراجعة اليدوية: " + iso("خالد"),
 		"أُرسلت " + ltrIso("1") + " · فشلت " + ltrIso("1"),
 		"✗ فشل: " + iso("khalid") + " " + ltrIso("120%"),
