@@ -12,6 +12,7 @@ import (
 // show it.
 type AlertRow struct {
 	ID            int64   `json:"id"`
+	Kind          string  `json:"kind"` // warning | pre-warning | digest
 	Customer      string  `json:"customer"`
 	Period        string  `json:"period"`
 	Threshold     float64 `json:"threshold"`
@@ -50,6 +51,14 @@ func ToAlertRow(a store.Alert, loc *time.Location) AlertRow {
 		Recipient: a.Recipient, Channel: a.Channel, Language: a.Language, Percent: RoundFloat2(a.Percent), Used: a.Used,
 		LimitValue: a.Limit, Unit: a.Unit, Flag: a.Flag, Status: a.Status, Attempts: a.Attempts, LastError: a.LastError,
 		ProviderID: a.ProviderID, SentAt: msTime(a.SentMs, loc), Message: a.Message}
+	switch {
+	case a.Unit == store.DigestUnit:
+		r.Kind = "digest"
+	case a.Threshold < 0:
+		r.Kind = "pre-warning"
+	default:
+		r.Kind = "warning"
+	}
 	if c := msTime(a.CreatedMs, loc); c != nil {
 		r.CreatedAt = *c
 	}
@@ -75,7 +84,7 @@ func AlertRows(ctx context.Context, st *store.Store, period, customer string, lo
 
 // AlertCSVHeader is the header of `alerts --format csv`; AlertRow.CSV gives
 // the cells in this order.
-var AlertCSVHeader = []string{"id", "customer", "period", "threshold", "limit_in_force", "to", "recipient", "channel", "language",
+var AlertCSVHeader = []string{"id", "kind", "customer", "period", "threshold", "limit_in_force", "to", "recipient", "channel", "language",
 	"percent", "used", "limit", "unit", "flag", "status", "attempts", "last_error", "provider_message_id", "created_at", "sent_at",
 	"next_attempt_at", "message"}
 
@@ -88,7 +97,7 @@ func (r AlertRow) CSV() []string {
 		return *p
 	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-	return []string{strconv.FormatInt(r.ID, 10), r.Customer, r.Period, f(r.Threshold), r.Limit, r.To, r.Recipient, r.Channel,
+	return []string{strconv.FormatInt(r.ID, 10), r.Kind, r.Customer, r.Period, f(r.Threshold), r.Limit, r.To, r.Recipient, r.Channel,
 		r.Language, f(r.Percent), f(r.Used), f(r.LimitValue), r.Unit, strconv.FormatBool(r.Flag), r.Status,
 		strconv.Itoa(r.Attempts), r.LastError, r.ProviderID, r.CreatedAt, opt(r.SentAt), opt(r.NextAttemptAt), r.Message}
 }

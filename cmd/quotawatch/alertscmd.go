@@ -76,7 +76,12 @@ func (a *app) alertsCmd() *cobra.Command {
 					sent = "next " + *r.NextAttemptAt
 				}
 				used := fmt.Sprintf("%.2f%% (%s/%s %s)", r.Percent, alerts.FormatRecorded(r.Used, r.Unit), alerts.FormatRecorded(r.LimitValue, r.Unit), r.Unit)
-				t.add(strconv.FormatInt(r.ID, 10), r.Customer, r.Period, alerts.FormatThreshold(r.Threshold)+"%", r.To, used, r.Status,
+				threshold := alerts.FormatThreshold(r.Threshold) + "%"
+				if r.Kind == "digest" {
+					// A digest is no one's usage: say which part of which day.
+					used, threshold = r.Limit, "digest"
+				}
+				t.add(strconv.FormatInt(r.ID, 10), dash(r.Customer), r.Period, threshold, r.To, used, r.Status,
 					strconv.Itoa(r.Attempts), r.CreatedAt, sent, dash(r.ProviderID), dash(oneLine(r.LastError)))
 			}
 			return t.write(a.stdout)

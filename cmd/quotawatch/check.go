@@ -95,7 +95,7 @@ func (a *app) alertsDaemon(c *Config, st *store.Store) (*alerts.Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &alerts.Daemon{Checker: ch, Deliverer: dl, Schedule: c.Alerts.Schedule, Location: c.loc, Log: a.log}, nil
+	return a.withDigest(c, st, &alerts.Daemon{Checker: ch, Deliverer: dl, Schedule: c.Alerts.Schedule, Location: c.loc, Log: a.log})
 }
 
 func (a *app) checkCmd() *cobra.Command {

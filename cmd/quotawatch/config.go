@@ -554,6 +554,11 @@ func (c *Config) validateAlerts() error {
 			return cfgErr("alerts.schedule", "bad cron spec %q: %v", al.Schedule, err)
 		}
 	}
+	if al.DigestSchedule != "" {
+		if _, err := cron.ParseStandard(al.DigestSchedule); err != nil {
+			return cfgErr("alerts.digest_schedule", "bad cron spec %q: %v", al.DigestSchedule, err)
+		}
+	}
 	if !alerts.KnownLanguage(al.Language) {
 		return cfgErr("alerts.language", "want one of %s, got %q", strings.Join(alerts.Languages, ", "), al.Language)
 	}

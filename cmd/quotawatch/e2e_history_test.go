@@ -37,12 +37,12 @@ func TestE2EAlertsCSVAndCustomerFilterShowTheOutbox(t *testing.T) {
 	if err != nil {
 		t.Fatalf("csv: %v\n%s", err, out)
 	}
-	if len(recs) != len(all)+1 || recs[0][0] != "id" || recs[0][14] != "status" {
+	if len(recs) != len(all)+1 || recs[0][0] != "id" || recs[0][15] != "status" {
 		t.Fatalf("csv: %d records, header %v; want %d rows after the header", len(recs), recs[0], len(all))
 	}
 	for i, r := range recs[1:] {
 		a := all[i]
-		if r[1] != a.Customer || r[2] != a.Period || r[5] != a.To || r[14] != a.Status {
+		if r[1] != "warning" || r[2] != a.Customer || r[3] != a.Period || r[6] != a.To || r[15] != a.Status {
 			t.Errorf("csv row %d = %v, json %+v", i, r, a)
 		}
 	}

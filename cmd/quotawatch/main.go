@@ -177,6 +177,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	root.AddCommand(a.runCmd(), a.backfillCmd(), a.usageCmd(), a.configCmd(), a.versionCmd())
 	root.AddCommand(a.checkCmd(), a.alertsCmd(), a.dbCmd())
+	root.AddCommand(a.digestCmd())
 	root.Version = buildVersion().String()
 	root.SetVersionTemplate("quotawatch {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
