@@ -51,9 +51,9 @@ func createV4(t *testing.T, path string) *sql.DB {
 // oldEvent is an event row as a schema before 5 holds it.
 type oldEvent struct {
 	key, customer, period, provider, model, session string
-	ts, input, output, cacheRead, cacheWrite       int64
-	cost                                           sql.NullFloat64
-	failed                                         bool
+	ts, input, output, cacheRead, cacheWrite        int64
+	cost                                            sql.NullFloat64
+	failed                                          bool
 }
 
 func (o oldEvent) event() store.Event {
