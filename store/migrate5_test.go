@@ -358,3 +358,87 @@ func TestOldReleasesUpgradeWithExactTotals(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkMigration0005 upgrades a schema-4 database of 1 M events (20
+// customers, 3 models, three months, written by SQL as the old release
+// laid them out) to schema 5 and runs the first re-attribution, which gives
+// every event its day: what the first `quotawatch run` after the upgrade
+// does before it reads anything. Each iteration works on a fresh copy.
+func BenchmarkMigration0005(b *testing.B) {
+	const n = 1_000_000
+	dir := b.TempDir()
+	src := filepath.Join(dir, "v4.db")
+	u := url.URL{Scheme: "file", Path: src}
+	db, err := sql.Open("sqlite", u.String()+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	for _, name := range []string{"0001_init.sql", "0002_alerts.sql", "0003_keys_and_numbers.sql", "0004_cursors.sql"} {
+		body, err := os.ReadFile(filepath.Join("migrations", name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.Exec(string(body)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	if _, err := db.Exec(`WITH RECURSIVE i(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM i WHERE x + 1 < ?)
+		INSERT INTO events (key, agent, session_id, ts, period, customer, provider, model, input, output, cache_read, cache_write, cost, failed)
+		SELECT 'cb/main/' || (x / 40) || '/' || x, 'main', CAST(x / 40 AS TEXT), ? + x * 7862, 
+			strftime('%Y-%m', (? + x * 7862) / 1000, 'unixepoch'), 'cust-' || ((x / 40) % 20), 'openai',
+			CASE (x / 7) % 3 WHEN 0 THEN 'gpt-5-mini' WHEN 1 THEN 'gpt-5' ELSE 'claude' END,
+			5000 + x % 3000, 40 + x % 500, (x % 4) * 1024, 0, CASE WHEN x % 50 = 0 THEN NULL ELSE 0.0021 + (x % 100) * 1.3e-7 END, x % 97 = 0
+		FROM i`, n, start, start); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO rollup (customer, period, requests, failed, input, output, cache_read, cache_write, cost, unpriced)
+		SELECT customer, period, SUM(failed = 0), SUM(failed), SUM(input), SUM(output), SUM(cache_read), SUM(cache_write),
+		TOTAL(cost), SUM(cost IS NULL) FROM events GROUP BY customer, period`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA user_version = 4"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		b.Fatal(err)
+	}
+	db.Close()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	ident := func(s store.Session) string { return s.Customer }
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		path := filepath.Join(dir, "copy"+strconv.Itoa(i)+".db")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		began := time.Now()
+		st, err := store.Open(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		migrated := time.Since(began)
+		if _, err := st.Reattribute(ctx, "bench", ident, dayIn(nil)); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		b.ReportMetric(migrated.Seconds(), "migrate-s")
+		b.ReportMetric(time.Since(began).Seconds()-migrated.Seconds(), "days-s")
+		rows, err := st.UsageDaily(ctx, "2026-09-01", "2026-11-30", "")
+		if err != nil || len(rows) == 0 {
+			b.Fatalf("%d daily rows, %v", len(rows), err)
+		}
+		st.Close()
+		os.Remove(path)
+		os.Remove(path + "-wal")
+		os.Remove(path + "-shm")
+		b.StartTimer()
+	}
+}
