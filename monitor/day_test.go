@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -19,7 +20,7 @@ func TestDayOfIsTheLocalDayWhoseMonthIsPeriodOf(t *testing.T) {
 	riyadh, _ := time.LoadLocation("Asia/Riyadh")
 	la, _ := time.LoadLocation("America/Los_Angeles")
 	kiri, _ := time.LoadLocation("Pacific/Kiritimati")
-	a := NewAttributor([]Customer{{ID: "us", Timezone: la}, {ID: "ki", Timezone: kiri}}, "", riyadh)
+	a := NewAttributor([]report.Customer{{ID: "us", Location: la}, {ID: "ki", Location: kiri}}, "", riyadh)
 	ts := time.Date(2026, 11, 30, 22, 30, 0, 0, time.UTC).UnixMilli()
 	for c, want := range map[string]string{"sa": "2026-12-01", "us": "2026-11-30", "ki": "2026-12-01"} {
 		if got := a.DayOf(c, ts); got != want {
