@@ -7,10 +7,15 @@ import (
 	"github.com/quotawatch/quotawatch/report"
 )
 
+// seedOffer is the seed's upgrade offer, as configured on the tiers.
+var seedOffer = Offer{Plan: "Pro", Price: 199, Currency: "SAR", Unlimited: true}
+
 func sample(lang string) MessageData {
-	return MessageData{Customer: "omar-001", Name: "عمر", Tier: "standard", Period: "2026-11", Threshold: "80", Percent: "80",
+	d := MessageData{Customer: "omar-001", Name: "عمر", Tier: "standard", Period: "2026-11", Threshold: "80", Percent: "80",
 		Used: "2400", Limit: "3000", Unit: UnitName(report.UnitRequests, lang), UpgradeURL: "https://wa.me/966507407827", Language: lang,
 		ForecastAgrees: true}
+	d.WithOffer(seedOffer)
+	return d
 }
 
 func TestDefaultMessages(t *testing.T) {
