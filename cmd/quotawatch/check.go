@@ -21,7 +21,7 @@ func (a *app) checker(c *Config, st *store.Store) (*alerts.Checker, error) {
 		return nil, cfgErr("alerts.templates", "%v", err)
 	}
 	return &alerts.Checker{Store: st, Config: c.Alerts, Customers: c.Customers, Location: c.loc,
-		Channel: c.Notify.Channel, Templates: ts, Now: a.now}, nil
+		Channel: c.Notify.Channel, Templates: ts, Now: a.now, Tiers: c.Tiers, Log: a.log}, nil
 }
 
 // parseDur reads an optional duration key (validate has checked it).
