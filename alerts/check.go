@@ -409,8 +409,7 @@ func (c *Checker) Check(ctx context.Context) ([]store.Alert, error) {
 			by = "check"
 		}
 		if s.hold {
-			c.logHeld(rows)
-			by += " (backlog held: " + fmt.Sprint(len(rows)) + " rows)"
+			by += fmt.Sprintf(" (backlog held: %d rows)", c.logHeld(rows))
 		}
 		// Armed after the decision is committed: a crash in between holds
 		// nothing twice (the held rows are recorded) and sends nothing held.
@@ -422,8 +421,8 @@ func (c *Checker) Check(ctx context.Context) ([]store.Alert, error) {
 }
 
 // logHeld tells the operator, per customer, which warnings the first run
-// held and how to have sent them.
-func (c *Checker) logHeld(rows []store.Alert) {
+// held and how to have sent them, and returns how many it held.
+func (c *Checker) logHeld(rows []store.Alert) int {
 	n := 0
 	for _, r := range rows {
 		if r.LastError != heldReason {
@@ -438,6 +437,7 @@ func (c *Checker) logHeld(rows []store.Alert) {
 			"Warnings crossed from now on are sent. To send a backlog instead, start the first run with --arm (or run `quotawatch check` before it)",
 			"held", n)
 	}
+	return n
 }
 
 // record decides and records. Most checks (one after every ingested batch)
