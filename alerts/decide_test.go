@@ -6,7 +6,11 @@ import (
 	"time"
 )
 
-func TestDecide(t *testing.T) {
+// TestDecideSendsTheHighestDuePerRecipient: per recipient only the highest
+// due threshold is sent, the lower ones to that recipient are skipped, and a
+// jump past the customer's 100 % and the operator's 120 % sends both,
+// lowest first.
+func TestDecideSendsTheHighestDuePerRecipient(t *testing.T) {
 	def := DefaultThresholds()
 	rec := func(ps ...float64) func(float64) bool {
 		return func(p float64) bool {
@@ -22,35 +26,34 @@ func TestDecide(t *testing.T) {
 		name     string
 		pct      float64
 		recorded func(float64) bool
-		send     float64 // 0 = none
+		send     []float64
 		skip     []float64
 	}{
-		{"below", 79.99, nil, 0, nil},
-		{"at 80", 80, nil, 80, nil},
-		{"float noise just under 80", 79.9999999999, nil, 80, nil},
-		{"80 again", 95, rec(80), 0, nil},
-		{"at 100", 100, rec(80), 100, nil},
-		{"50 to 130 at once", 130, nil, 120, []float64{80, 100}},
-		{"80 sent, jump to 125", 125, rec(80), 120, []float64{100}},
-		{"all recorded", 500, rec(80, 100, 120), 0, nil},
-		{"zero", 0, nil, 0, nil},
-		{"NaN", nanF(), nil, 0, nil},
+		{"below", 79.99, nil, nil, nil},
+		{"at 80", 80, nil, []float64{80}, nil},
+		{"float noise just under 80", 79.9999999999, nil, []float64{80}, nil},
+		{"80 again", 95, rec(80), nil, nil},
+		{"at 100", 100, rec(80), []float64{100}, nil},
+		{"50 to 105 at once: 80 skipped", 105, nil, []float64{100}, []float64{80}},
+		{"50 to 130 at once: the customer's 100 and the operator's 120", 130, nil, []float64{100, 120}, []float64{80}},
+		{"80 sent, jump to 125", 125, rec(80), []float64{100, 120}, nil},
+		{"100 sent, at 120", 120, rec(80, 100), []float64{120}, nil},
+		{"all recorded", 500, rec(80, 100, 120), nil, nil},
+		{"zero", 0, nil, nil, nil},
+		{"NaN", nanF(), nil, nil, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := Decide(def, tt.pct, tt.recorded)
-			got := 0.0
-			if d.Send != nil {
-				got = d.Send.Percent
-			}
-			if got != tt.send || fmt.Sprint(percents(d.Skip)) != fmt.Sprint(tt.skip) {
-				t.Fatalf("Decide(%g) = send %g skip %v, want %g %v", tt.pct, got, percents(d.Skip), tt.send, tt.skip)
+			if fmt.Sprint(percents(d.Send)) != fmt.Sprint(tt.send) || fmt.Sprint(percents(d.Skip)) != fmt.Sprint(tt.skip) {
+				t.Fatalf("Decide(%g) = send %v skip %v, want %v %v", tt.pct, percents(d.Send), percents(d.Skip), tt.send, tt.skip)
 			}
 		})
 	}
-	// Unsorted configuration is decided in order anyway.
-	d := Decide([]Threshold{{Percent: 120, To: ToOperator}, {Percent: 80, To: ToCustomer}}, 130, nil)
-	if d.Send.Percent != 120 || len(d.Skip) != 1 || d.Skip[0].Percent != 80 {
-		t.Fatalf("unsorted: %+v", d)
+	// Unsorted configuration is decided in order anyway; two thresholds to
+	// the operator: the lower is skipped.
+	d := Decide([]Threshold{{Percent: 150, To: ToOperator}, {Percent: 120, To: ToOperator}, {Percent: 80, To: ToCustomer}}, 160, nil)
+	if fmt.Sprint(percents(d.Send)) != "[80 150]" || fmt.Sprint(percents(d.Skip)) != "[120]" {
+		t.Fatalf("unsorted: send %v skip %v", percents(d.Send), percents(d.Skip))
 	}
 }
 

@@ -298,7 +298,7 @@ func TestHelperDecideThenHang(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts, _ := NewTemplates(nil)
-	c := &Checker{Store: st, Config: testConfig(), Customers: []report.Customer{{ID: "omar", Name: "عمر", Phone: omarPhone, Tier: "standard", Limits: standard}},
+	c := &Checker{Store: st, Config: testConfig(), Tiers: seedTiers, Customers: []report.Customer{{ID: "omar", Name: "عمر", Phone: omarPhone, Tier: "standard", Limits: standard}},
 		Location: riyadh, Channel: "whatsapp", Templates: ts, Now: func() time.Time { return now }}
 	rows, err := c.Check(context.Background())
 	if err != nil || len(rows) != 1 {

@@ -47,8 +47,11 @@ func TestPreWarningIsDueOnlyWhenThePaceReachesTheLimitBeforeTheLimitIsReached(t 
 		t.Run(tt.name, func(t *testing.T) {
 			d := DecidePace(ths, tt.pct, tt.f, tt.recorded)
 			got := 0.0
-			if d.Send != nil {
-				got = d.Send.Key()
+			if len(d.Send) > 1 {
+				t.Fatalf("DecidePace sent %d pre-warnings at once", len(d.Send))
+			}
+			if len(d.Send) == 1 {
+				got = d.Send[0].Key()
 			}
 			var skip []float64
 			for _, s := range d.Skip {
@@ -60,7 +63,7 @@ func TestPreWarningIsDueOnlyWhenThePaceReachesTheLimitBeforeTheLimitIsReached(t 
 		})
 	}
 	// Decide never sends a pre-warning as a percent threshold.
-	if d := Decide(ths, 99, nil); d.Send == nil || d.Send.Percent != 80 || len(d.Skip) != 0 {
+	if d := Decide(ths, 99, nil); len(d.Send) != 1 || d.Send[0].Percent != 80 || len(d.Skip) != 0 {
 		t.Fatalf("Decide with pre-warnings configured: %+v", d)
 	}
 }

@@ -223,7 +223,16 @@ type rig struct {
 	seq       int
 }
 
-var standard = report.Tier{Requests: 3000}
+// seedTiers are the seed's tiers with its upgrade offer (Pro, 199 SAR a
+// month), configured as the example config does: the offer lives on the
+// tiers, not in the templates.
+var seedTiers = map[string]report.Tier{
+	"basic":    {Requests: 500, UpgradeTo: "pro"},
+	"standard": {Requests: 3000, UpgradeTo: "pro"},
+	"pro":      {DisplayName: "Pro", Price: 199, Currency: "SAR"},
+}
+
+var standard = seedTiers["standard"]
 
 func testConfig() Config {
 	return Config{Language: "ar", UpgradeURL: "https://wa.me/966507407827", OperatorPhone: operatorTel, Thresholds: DefaultThresholds()}
@@ -255,7 +264,8 @@ func (r *rig) build() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	r.checker = &Checker{Store: r.st, Config: r.cfg, Customers: r.customers, Location: riyadh, Channel: "whatsapp", Templates: ts, Now: r.clock.Now}
+	r.checker = &Checker{Store: r.st, Config: r.cfg, Customers: r.customers, Location: riyadh, Channel: "whatsapp", Templates: ts, Now: r.clock.Now,
+		Tiers: seedTiers}
 	tok := r.token
 	if tok == "" {
 		tok = testToken

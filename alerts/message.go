@@ -56,7 +56,63 @@ type MessageData struct {
 	// within the limit to the end of the month: only then does the 80 %
 	// message say "it should last until the end of the month".
 	ForecastAgrees bool
+	// UpgradePlan is the display_name of the tier the customer's tier
+	// upgrades to ("" = no offer: the upgrade sentence is left out).
+	UpgradePlan string
+	// UpgradePrice is that plan's monthly price, e.g. "199" ("" = none).
+	UpgradePrice string
+	// UpgradeCurrency is the price's currency as the message's language
+	// says it: "ريال" in Arabic, the ISO code ("SAR") in English.
+	UpgradeCurrency string
+	// UpgradeUnlimited is true when the offered plan has no limit (the
+	// 100 % text then says "for unlimited use").
+	UpgradeUnlimited bool
+	// LimitChanged is true when the customer was warned this month under
+	// another limit: the message says what the limit is now.
+	LimitChanged bool
 }
+
+// Offer is an upgrade offer: the plan a tier upgrades to (configured on
+// the tiers, never in the templates: the plan and its price are the
+// operator's).
+type Offer struct {
+	Plan      string  // the target tier's display_name ("" = no offer)
+	Price     float64 // monthly, 0 = no price named
+	Currency  string  // ISO 4217
+	Unlimited bool
+}
+
+// currencyNames are currencies as the Arabic messages say them; the seed
+// writes "ريال". Other languages, and codes not listed, print the code.
+var currencyNames = map[string]map[string]string{
+	"ar": {"SAR": "ريال", "QAR": "ريال", "OMR": "ريال", "YER": "ريال", "AED": "درهم", "MAD": "درهم", "KWD": "دينار", "BHD": "دينار",
+		"JOD": "دينار", "IQD": "دينار", "LYD": "دينار", "TND": "دينار", "DZD": "دينار", "EGP": "جنيه", "SDG": "جنيه", "USD": "دولار", "EUR": "يورو"},
+}
+
+// CurrencyName is an ISO 4217 code as a message in lang says it.
+func CurrencyName(code, lang string) string {
+	if n, ok := currencyNames[lang][code]; ok {
+		return n
+	}
+	return code
+}
+
+// WithOffer fills the upgrade fields from o, in the message's language.
+func (d *MessageData) WithOffer(o Offer) {
+	d.UpgradePlan, d.UpgradePrice, d.UpgradeCurrency, d.UpgradeUnlimited = o.Plan, "", "", false
+	if o.Plan == "" {
+		return
+	}
+	d.UpgradeUnlimited = o.Unlimited
+	if o.Price > 0 {
+		d.UpgradePrice = strconv.FormatFloat(o.Price, 'f', -1, 64)
+		d.UpgradeCurrency = CurrencyName(o.Currency, d.Language)
+	}
+}
+
+// ReasonVar is the key of a row's params that says why it was decided
+// again (a limit changed mid-month); `alerts` shows it.
+const ReasonVar = "reason"
 
 // Vars is the data as a flat map: the WhatsApp template's body parameters
 // and the webhook document are picked from it by name.
@@ -65,12 +121,13 @@ func (d MessageData) Vars() map[string]string {
 		"customer": d.Customer, "name": d.Name, "tier": d.Tier, "period": d.Period, "threshold": d.Threshold,
 		"percent": d.Percent, "used": d.Used, "limit": d.Limit, "unit": d.Unit, "upgrade_url": d.UpgradeURL,
 		"language": d.Language, "projected_percent": d.ProjectedPercent, "limit_date": d.LimitDate,
+		"upgrade_plan": d.UpgradePlan, "upgrade_price": d.UpgradePrice, "upgrade_currency": d.UpgradeCurrency,
 	}
 }
 
 // VarNames are the keys of Vars, for validating template_params.
 var VarNames = []string{"customer", "name", "tier", "period", "threshold", "percent", "used", "limit", "unit", "upgrade_url", "language",
-	"projected_percent", "limit_date"}
+	"projected_percent", "limit_date", "upgrade_plan", "upgrade_price", "upgrade_currency"}
 
 // monthNames are the Gregorian months as the messages name them.
 var monthNames = map[string][12]string{
@@ -176,68 +233,94 @@ func kindOf(t Threshold) string {
 // defaultTemplates are the embedded texts. The Arabic customer texts are the
 // seed's ("Customer Communication"), with the placeholders filled; the
 // "slower replies (without AI)" sentence is conditional because Phase 1
-// degrades nothing.
+// degrades nothing. No plan name, price or currency is written here: the
+// upgrade sentence names the tiers' configured offer, and is left out
+// without one (TestNoPlanOrPriceInTheTemplates).
 var defaultTemplates = map[string]string{
 	kindWarning + "_ar": `مرحبا {{.Name}}! 👋
 
-لقد استهلكت {{.Threshold}}% من حدك الشهري للذكاء الاصطناعي ({{.Used}} من {{.Limit}} {{.Unit}}).
+{{if .LimitChanged}}حدك الشهري صار {{.Limit}} {{.Unit}}. {{end}}لقد استهلكت {{.Threshold}}% من حدك الشهري للذكاء الاصطناعي ({{.Used}} من {{.Limit}} {{.Unit}}).
+{{- if .ForecastAgrees}}
 
-{{if .ForecastAgrees}}متوقع تكفيك لنهاية الشهر، بس لو تحتاج أكثر، ترقى للباقة Pro.
-{{- else if .LimitDate}}بهالمعدل راح توصل لحدك الشهري يوم {{.LimitDate}}، ولو تحتاج أكثر، ترقى للباقة Pro.
-{{- else}}لو تحتاج أكثر، ترقى للباقة Pro.{{end}}
+متوقع تكفيك لنهاية الشهر{{with .UpgradePlan}}، بس لو تحتاج أكثر، ترقى للباقة {{.}}{{end}}.
+{{- else if .LimitDate}}
+
+بهالمعدل راح توصل لحدك الشهري يوم {{.LimitDate}}{{with .UpgradePlan}}، ولو تحتاج أكثر، ترقى للباقة {{.}}{{end}}.
+{{- else if .UpgradePlan}}
+
+لو تحتاج أكثر، ترقى للباقة {{.UpgradePlan}}.
+{{- end}}
 {{- with .UpgradeURL}}
 
 للترقية: {{.}}{{end}}`,
-	kindLimit + "_ar": `{{.Name}}، وصلت للحد الشهري ({{.Limit}} {{.Unit}}). 🚦
+	kindLimit + "_ar": `{{if .LimitChanged}}{{.Name}}، حدك الشهري صار {{.Limit}} {{.Unit}}، ووصلت له. 🚦{{else}}{{.Name}}، وصلت للحد الشهري ({{.Limit}} {{.Unit}}). 🚦{{end}}
 {{- if .Degraded}}
 
 مساعدك الذكي راح يستمر يشتغل بس بردود أبطأ (بدون AI).{{end}}
+{{- with .UpgradePlan}}
 
-للاستخدام غير المحدود، ترقى للباقة Pro بـ 199 ريال/شهر.
+{{if $.UpgradeUnlimited}}للاستخدام غير المحدود{{else}}لو تحتاج أكثر{{end}}، ترقى للباقة {{.}}{{with $.UpgradePrice}} بـ {{.}} {{$.UpgradeCurrency}}/شهر{{end}}.
+{{- end}}
 {{- with .UpgradeURL}}
 
 تواصل معنا: {{.}}{{end}}`,
 	kindOperator + "_ar": `⚠️ quotawatch: العميل {{.Name}} ({{.Customer}}، باقة {{.Tier}}) وصل {{.Percent}}% من حده الشهري ({{.Used}} من {{.Limit}} {{.Unit}}) لشهر {{.Period}}.
+{{- if .LimitChanged}} حده تغيّر هالشهر، وصار {{.Limit}} {{.Unit}}.{{end}}
 
 تجاوز حد {{.Threshold}}%: راجع حسابه يدوياً.`,
 	kindPace + "_ar": `مرحبا {{.Name}}! 👋
 
-استهلكت {{.Percent}}% من حدك الشهري للذكاء الاصطناعي ({{.Used}} من {{.Limit}} {{.Unit}})، وبهالمعدل راح توصل للحد يوم {{.LimitDate}}.
+{{if .LimitChanged}}حدك الشهري صار {{.Limit}} {{.Unit}}. {{end}}استهلكت {{.Percent}}% من حدك الشهري للذكاء الاصطناعي ({{.Used}} من {{.Limit}} {{.Unit}})، وبهالمعدل راح توصل للحد يوم {{.LimitDate}}.
+{{- with .UpgradePlan}}
 
-لو تحتاج أكثر، ترقى للباقة Pro.
+لو تحتاج أكثر، ترقى للباقة {{.}}.
+{{- end}}
 {{- with .UpgradeURL}}
 
 للترقية: {{.}}{{end}}`,
-	kindPaceOperator + "_ar": `⚠️ quotawatch: العميل {{.Name}} ({{.Customer}}، باقة {{.Tier}}) عند {{.Percent}}% من حده الشهري ({{.Used}} من {{.Limit}} {{.Unit}}) لشهر {{.Period}}، وبهالمعدل يوصل للحد يوم {{.LimitDate}} (المتوقع {{.ProjectedPercent}}% بنهاية الشهر).`,
+	kindPaceOperator + "_ar": `⚠️ quotawatch: العميل {{.Name}} ({{.Customer}}، باقة {{.Tier}}) عند {{.Percent}}% من حده الشهري ({{.Used}} من {{.Limit}} {{.Unit}}) لشهر {{.Period}}، وبهالمعدل يوصل للحد يوم {{.LimitDate}} (المتوقع {{.ProjectedPercent}}% بنهاية الشهر).
+{{- if .LimitChanged}} حده تغيّر هالشهر، وصار {{.Limit}} {{.Unit}}.{{end}}`,
 	kindWarning + "_en": `Hi {{.Name}}! 👋
 
-You have used {{.Threshold}}% of your monthly AI limit ({{.Used}} of {{.Limit}} {{.Unit}}).
+{{if .LimitChanged}}Your monthly limit is now {{.Limit}} {{.Unit}}. {{end}}You have used {{.Threshold}}% of your monthly AI limit ({{.Used}} of {{.Limit}} {{.Unit}}).
+{{- if .ForecastAgrees}}
 
-{{if .ForecastAgrees}}It should last you to the end of the month, but if you need more, upgrade to the Pro plan.
-{{- else if .LimitDate}}At this pace you will reach your limit on {{.LimitDate}}; if you need more, upgrade to the Pro plan.
-{{- else}}If you need more, upgrade to the Pro plan.{{end}}
+It should last you to the end of the month{{with .UpgradePlan}}, but if you need more, upgrade to the {{.}} plan{{end}}.
+{{- else if .LimitDate}}
+
+At this pace you will reach your limit on {{.LimitDate}}{{with .UpgradePlan}}; if you need more, upgrade to the {{.}} plan{{end}}.
+{{- else if .UpgradePlan}}
+
+If you need more, upgrade to the {{.UpgradePlan}} plan.
+{{- end}}
 {{- with .UpgradeURL}}
 
 To upgrade: {{.}}{{end}}`,
-	kindLimit + "_en": `{{.Name}}, you have reached your monthly limit ({{.Limit}} {{.Unit}}). 🚦
+	kindLimit + "_en": `{{if .LimitChanged}}{{.Name}}, your monthly limit is now {{.Limit}} {{.Unit}}, and you have reached it. 🚦{{else}}{{.Name}}, you have reached your monthly limit ({{.Limit}} {{.Unit}}). 🚦{{end}}
 {{- if .Degraded}}
 
 Your assistant will keep working, but with slower replies (without AI).{{end}}
+{{- with .UpgradePlan}}
 
-For unlimited use, upgrade to the Pro plan for 199 SAR/month.
+{{if $.UpgradeUnlimited}}For unlimited use{{else}}If you need more{{end}}, upgrade to the {{.}} plan{{with $.UpgradePrice}} for {{.}} {{$.UpgradeCurrency}}/month{{end}}.
+{{- end}}
 {{- with .UpgradeURL}}
 
 Contact us: {{.}}{{end}}`,
 	kindPace + "_en": `Hi {{.Name}}! 👋
 
-You have used {{.Percent}}% of your monthly AI limit ({{.Used}} of {{.Limit}} {{.Unit}}). At this pace you will reach your limit on {{.LimitDate}}.
+{{if .LimitChanged}}Your monthly limit is now {{.Limit}} {{.Unit}}. {{end}}You have used {{.Percent}}% of your monthly AI limit ({{.Used}} of {{.Limit}} {{.Unit}}). At this pace you will reach your limit on {{.LimitDate}}.
+{{- with .UpgradePlan}}
 
-If you need more, upgrade to the Pro plan.
+If you need more, upgrade to the {{.}} plan.
+{{- end}}
 {{- with .UpgradeURL}}
 
 To upgrade: {{.}}{{end}}`,
-	kindPaceOperator + "_en": `⚠️ quotawatch: customer {{.Name}} ({{.Customer}}, tier {{.Tier}}) is at {{.Percent}}% of the monthly limit ({{.Used}} of {{.Limit}} {{.Unit}}) for {{.Period}} and, at this pace, reaches it on {{.LimitDate}} ({{.ProjectedPercent}}% projected by the end of the month).`,
+	kindPaceOperator + "_en": `⚠️ quotawatch: customer {{.Name}} ({{.Customer}}, tier {{.Tier}}) is at {{.Percent}}% of the monthly limit ({{.Used}} of {{.Limit}} {{.Unit}}) for {{.Period}} and, at this pace, reaches it on {{.LimitDate}} ({{.ProjectedPercent}}% projected by the end of the month).
+{{- if .LimitChanged}} The limit changed this month: it is now {{.Limit}} {{.Unit}}.{{end}}`,
 	kindOperator + "_en": `⚠️ quotawatch: customer {{.Name}} ({{.Customer}}, tier {{.Tier}}) is at {{.Percent}}% of the monthly limit ({{.Used}} of {{.Limit}} {{.Unit}}) for {{.Period}}.
+{{- if .LimitChanged}} The limit changed this month: it is now {{.Limit}} {{.Unit}}.{{end}}
 
 Over the {{.Threshold}}% threshold: review this customer by hand.`,
 }
@@ -305,7 +388,7 @@ func NewTemplates(overrides map[string]string) (*Templates, error) {
 func sampleData() MessageData {
 	return MessageData{Customer: "omar-001", Name: "عمر", Tier: "standard", Period: "2026-11", Threshold: "80", Percent: "80",
 		Used: "2400", Limit: "3000", Unit: "طلب", UpgradeURL: "https://wa.me/966500000000", Language: "ar",
-		ProjectedPercent: "127", LimitDate: "21 نوفمبر", LimitDay: "21"}
+		ProjectedPercent: "127", LimitDate: "21 نوفمبر", LimitDay: "21", UpgradePlan: "Gold", UpgradePrice: "99", UpgradeCurrency: "ريال"}
 }
 
 // Render produces the message for threshold t in lang.

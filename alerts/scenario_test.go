@@ -144,43 +144,107 @@ func TestBackfillOfEndedMonthIsSilent(t *testing.T) {
 	}
 }
 
-// Jump from 50 % to 130 % in one batch: one operator message; 80 and 100
-// are recorded as skipped and never sent later.
-func TestJumpSendsOnlyTheHighest(t *testing.T) {
-	api := newFakeCloudAPI(t)
-	now := time.Date(2026, 11, 10, 12, 0, 0, 0, riyadh)
-	r := newRig(t, api, now)
-	r.use("omar", 1500, 0, now)
-	r.checkAndDeliver()
-	if n := len(api.Calls()); n != 0 {
-		t.Fatalf("at 50%%: %d requests", n)
-	}
-	r.use("omar", 2400, 0, now) // 3900 = 130 %
-	rows, _ := r.checkAndDeliver()
-	calls := api.Calls()
-	if len(calls) != 1 || calls[0].Body.To != operatorTel {
-		t.Fatalf("after the jump: %d requests (%v), want one operator message", len(calls), calls)
-	}
-	if !strings.Contains(calls[0].Body.Text.Body, "130%") {
-		t.Errorf("operator message does not say 130%%: %s", calls[0].Body.Text.Body)
-	}
-	if len(rows) != 3 {
-		t.Fatalf("recorded %d rows, want 3", len(rows))
-	}
-	as := r.alerts("2026-11")
-	want := map[float64]string{80: store.AlertSkipped, 100: store.AlertSkipped, 120: store.AlertSent}
-	for _, a := range as {
-		if want[a.Threshold] != a.Status {
-			t.Errorf("%g%%: status %s, want %s", a.Threshold, a.Status, want[a.Threshold])
-		}
-		if a.Status == store.AlertSkipped && (a.Attempts != 0 || !strings.Contains(a.LastError, "120%")) {
-			t.Errorf("skipped row: %+v", a)
-		}
-	}
-	r.clock.Add(time.Hour)
-	r.checkAndDeliver()
-	if n := len(api.Calls()); n != 1 {
-		t.Fatalf("later check: %d requests, want 1", n)
+// TestJumpTellsTheCustomerAndTheOperatorInOrder is issue 11 item 6: a jump
+// from 50 % to 130 % in one batch sends the customer's 100 % warning (with
+// the upgrade offer) and then the operator's 120 % notice, once each, in
+// that order, also across a restart between the decision and the delivery,
+// a kill during the customer's send, and a failed attempt at it; 80 % is
+// recorded skipped and never sent later.
+func TestJumpTellsTheCustomerAndTheOperatorInOrder(t *testing.T) {
+	lease := 2 * time.Minute
+	for _, tt := range []struct {
+		name    string
+		script  []fakeAnswer
+		deliver func(t *testing.T, r *rig, api *fakeCloudAPI)
+	}{
+		{"delivered at once", nil, func(t *testing.T, r *rig, api *fakeCloudAPI) { r.checkAndDeliver() }},
+		{"restart between the decision and the delivery", nil, func(t *testing.T, r *rig, api *fakeCloudAPI) {
+			if _, err := r.checker.Check(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			r.restart()
+			r.checkAndDeliver()
+		}},
+		{"the customer's send killed mid-request", nil, func(t *testing.T, r *rig, api *fakeCloudAPI) {
+			if _, err := r.checker.Check(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			// The killed process claimed the customer's 100 % and never finished.
+			if a, err := r.st.ClaimDueAlert(context.Background(), r.clock.Now().UnixMilli(), lease.Milliseconds(), "whatsapp"); err != nil || a == nil || a.Threshold != 100 {
+				t.Fatalf("claim: %+v %v", a, err)
+			}
+			r.restart()
+			r.checkAndDeliver()
+			if calls := api.Calls(); len(calls) != 0 {
+				t.Fatalf("while the customer's 100%% is leased: %d requests, want none (the operator's 120%% waits): %s", len(calls), calls[0].Raw)
+			}
+			r.clock.Add(lease)
+			r.checkAndDeliver()
+		}},
+		{"the customer's first attempt fails", []fakeAnswer{{status: 500, plain: "Internal Server Error"}}, func(t *testing.T, r *rig, api *fakeCloudAPI) {
+			r.checkAndDeliver()
+			if calls := api.Calls(); len(calls) != 1 || calls[0].Body.To != omarPhone {
+				t.Fatalf("first round: %d requests, want the customer's failed attempt alone", len(calls))
+			}
+			r.clock.Add(time.Minute) // the retry is due
+			r.checkAndDeliver()
+			calls := api.Calls()
+			if len(calls) != 3 {
+				t.Fatalf("after the retry: %d requests, want 3", len(calls))
+			}
+			// The failed attempt is not a delivery: drop it for the checks below.
+			api.mu.Lock()
+			api.calls = api.calls[1:]
+			api.mu.Unlock()
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newFakeCloudAPI(t, tt.script...)
+			now := time.Date(2026, 11, 10, 12, 0, 0, 0, riyadh)
+			r := newRig(t, api, now)
+			r.use("omar", 1500, 0, now)
+			r.checkAndDeliver()
+			if n := len(api.Calls()); n != 0 {
+				t.Fatalf("at 50%%: %d requests", n)
+			}
+			r.use("omar", 2400, 0, now) // 3900 = 130 %
+			tt.deliver(t, r, api)
+			calls := api.Calls()
+			if len(calls) != 2 || calls[0].Body.To != omarPhone || calls[1].Body.To != operatorTel {
+				var to []string
+				for _, c := range calls {
+					to = append(to, c.Body.To)
+				}
+				t.Fatalf("after the jump: requests to %v, want the customer's 100%% then the operator's 120%%", to)
+			}
+			if b := calls[0].Body.Text.Body; !strings.Contains(b, "وصلت للحد الشهري (3000 طلب)") || !strings.Contains(b, "ترقى للباقة Pro بـ 199 ريال/شهر") {
+				t.Errorf("customer's message is not the 100%% one with the offer:\n%s", b)
+			}
+			if b := calls[1].Body.Text.Body; !strings.Contains(b, "130%") || !strings.Contains(b, "120%") {
+				t.Errorf("operator message: %s", b)
+			}
+			as := r.alerts("2026-11")
+			want := map[float64]string{80: store.AlertSkipped, 100: store.AlertSent, 120: store.AlertSent}
+			if len(as) != 3 {
+				t.Fatalf("%d rows, want 3", len(as))
+			}
+			for _, a := range as {
+				if want[a.Threshold] != a.Status {
+					t.Errorf("%g%%: status %s, want %s", a.Threshold, a.Status, want[a.Threshold])
+				}
+				if a.Status == store.AlertSkipped && (a.Attempts != 0 || a.LastError != "skipped: crossed together with 100%, which was sent instead") {
+					t.Errorf("skipped row: %s", brief(a))
+				}
+			}
+			// Again, after a restart and an hour: nothing more.
+			r.restart()
+			r.clock.Add(time.Hour)
+			r.use("omar", 10, 0, r.clock.Now())
+			r.checkAndDeliver()
+			if n := len(api.Calls()); n != 2 {
+				t.Fatalf("later check after a restart: %d requests, want 2", n)
+			}
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"time"
 
@@ -34,6 +35,20 @@ type AlertRow struct {
 	SentAt        *string `json:"sent_at"`
 	NextAttemptAt *string `json:"next_attempt_at"`
 	Message       string  `json:"message"`
+	// Reason says why a warning was decided again this month, e.g. "limit
+	// changed from requests=3000 to requests=5000" ("" for a first one).
+	Reason string `json:"reason"`
+}
+
+// alertReason reads the reason kept in an outbox row's params.
+func alertReason(params string) string {
+	var p struct {
+		Reason string `json:"reason"`
+	}
+	if json.Unmarshal([]byte(params), &p) != nil {
+		return ""
+	}
+	return p.Reason
 }
 
 // msTime is a stored Unix-ms time in loc, RFC 3339; nil for none.
@@ -50,7 +65,7 @@ func ToAlertRow(a store.Alert, loc *time.Location) AlertRow {
 	r := AlertRow{ID: a.ID, Customer: a.Customer, Period: a.Period, Threshold: a.Threshold, Limit: a.LimitKey, To: a.To,
 		Recipient: a.Recipient, Channel: a.Channel, Language: a.Language, Percent: RoundFloat2(a.Percent), Used: a.Used,
 		LimitValue: a.Limit, Unit: a.Unit, Flag: a.Flag, Status: a.Status, Attempts: a.Attempts, LastError: a.LastError,
-		ProviderID: a.ProviderID, SentAt: msTime(a.SentMs, loc), Message: a.Message}
+		ProviderID: a.ProviderID, SentAt: msTime(a.SentMs, loc), Message: a.Message, Reason: alertReason(a.Params)}
 	switch {
 	case a.Unit == store.DigestUnit:
 		r.Kind = "digest"
@@ -86,7 +101,7 @@ func AlertRows(ctx context.Context, st *store.Store, period, customer string, lo
 // the cells in this order.
 var AlertCSVHeader = []string{"id", "kind", "customer", "period", "threshold", "limit_in_force", "to", "recipient", "channel", "language",
 	"percent", "used", "limit", "unit", "flag", "status", "attempts", "last_error", "provider_message_id", "created_at", "sent_at",
-	"next_attempt_at", "message"}
+	"next_attempt_at", "message", "reason"}
 
 // CSV is the row's cells in AlertCSVHeader's order.
 func (r AlertRow) CSV() []string {
@@ -99,5 +114,5 @@ func (r AlertRow) CSV() []string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	return []string{strconv.FormatInt(r.ID, 10), r.Kind, r.Customer, r.Period, f(r.Threshold), r.Limit, r.To, r.Recipient, r.Channel,
 		r.Language, f(r.Percent), f(r.Used), f(r.LimitValue), r.Unit, strconv.FormatBool(r.Flag), r.Status,
-		strconv.Itoa(r.Attempts), r.LastError, r.ProviderID, r.CreatedAt, opt(r.SentAt), opt(r.NextAttemptAt), r.Message}
+		strconv.Itoa(r.Attempts), r.LastError, r.ProviderID, r.CreatedAt, opt(r.SentAt), opt(r.NextAttemptAt), r.Message, r.Reason}
 }

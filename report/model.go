@@ -16,10 +16,23 @@ const Unassigned = "unassigned"
 
 // Tier is a monthly limit; a zero field is no limit on that measure, and a
 // tier with no limit at all is unlimited (tracked, never warned).
+//
+// A tier is also a plan the operator sells: DisplayName, Price and Currency
+// are what an upgrade offer names when another tier's UpgradeTo points at
+// it. None of them is part of LimitKey: renaming or repricing a plan is not
+// a new limit and warns nobody again.
 type Tier struct {
 	Requests int64   `mapstructure:"requests" json:"requests,omitempty"`
 	Tokens   int64   `mapstructure:"tokens" json:"tokens,omitempty"`
 	CostUSD  float64 `mapstructure:"cost_usd" json:"cost_usd,omitempty"`
+	// UpgradeTo is the key of the tier the warnings offer (none: no offer).
+	UpgradeTo string `mapstructure:"upgrade_to" json:"upgrade_to,omitempty"`
+	// DisplayName is the plan's name as messages say it, e.g. "Pro".
+	DisplayName string `mapstructure:"display_name" json:"display_name,omitempty"`
+	// Price is the plan's monthly price in Currency (0: the offer names no price).
+	Price float64 `mapstructure:"price" json:"price,omitempty"`
+	// Currency is the ISO 4217 code of Price, e.g. SAR.
+	Currency string `mapstructure:"currency" json:"currency,omitempty"`
 }
 
 // Unlimited reports whether the tier sets no limit.

@@ -175,6 +175,17 @@ func (s *Store) RecordAlerts(ctx context.Context, periods []string, decide func(
 	return out, nil
 }
 
+// notWaiting (on outbox o) leaves out a pending row while a lower percent
+// threshold of the same customer, period and limit to the other recipient,
+// decided with or before it, is still pending: the operator's 120 % notice
+// waits for the customer's 100 % warning decided with it (a send in
+// progress, a retry), so the two arrive in threshold order. The wait ends
+// when that row is sent, skipped or failed for good. Lower rows to the same
+// recipient do not hold a row back: they are superseded once it is sent.
+const notWaiting = `NOT EXISTS (SELECT 1 FROM outbox l WHERE l.customer = o.customer AND l.period = o.period
+	AND l.limit_key = o.limit_key AND l.status = 'pending' AND l.recipient_kind <> o.recipient_kind
+	AND l.threshold > 0 AND l.threshold < o.threshold AND l.id < o.id)`
+
 // ClaimDueAlert takes the oldest pending alert whose next attempt is due at
 // nowMs, counts the attempt and pushes its next attempt leaseMs ahead, all in
 // one write transaction. The lease keeps another process from sending the
@@ -183,8 +194,9 @@ func (s *Store) RecordAlerts(ctx context.Context, periods []string, decide func(
 // makes the attempt (the configured one may have changed since the
 // decision). It returns nil when nothing is due.
 //
-// A due row whose customer has since been sent a higher threshold of the
-// same period, decided after it, is not claimed: it is recorded skipped
+// A row waiting for a lower one to the other recipient is not taken (see
+// notWaiting). A due row whose customer has since been sent a higher
+// threshold of the same period and recipient, decided after it, is not claimed: it is recorded skipped
 // (superseded) in the same transaction and returned with Status
 // AlertSkipped, for the caller to report and never send. Deciding it under
 // the write lock is what keeps `run` and `check` claiming at the same time
@@ -199,7 +211,7 @@ func (s *Store) ClaimDueAlert(ctx context.Context, nowMs, leaseMs int64, channel
 	if err := holdNoticesInOrder(ctx, tx, nowMs); err != nil {
 		return nil, err
 	}
-	row := tx.QueryRowContext(ctx, "SELECT "+alertCols+` FROM outbox WHERE status = 'pending' AND next_attempt_ms <= ?
+	row := tx.QueryRowContext(ctx, "SELECT "+alertCols+` FROM outbox o WHERE status = 'pending' AND next_attempt_ms <= ? AND `+notWaiting+`
 		ORDER BY next_attempt_ms, id LIMIT 1`, nowMs)
 	a, err := scanAlert(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -214,10 +226,11 @@ func (s *Store) ClaimDueAlert(ctx context.Context, nowMs, leaseMs int64, channel
 	}
 	// Only rows decided after this one (higher id) supersede it: a higher
 	// threshold sent against an earlier, smaller limit must not silence the
-	// warning against the customer's new one.
+	// warning against the customer's new one. Only a row to the same
+	// recipient does: the operator's notice tells the customer nothing.
 	var higher sql.NullFloat64
 	if err := tx.QueryRowContext(ctx, `SELECT MAX(threshold) FROM outbox WHERE customer = ? AND period = ? AND status = 'sent'
-		AND threshold > ? AND id > ?`, a.Customer, a.Period, a.Threshold, a.ID).Scan(&higher); err != nil {
+		AND threshold > ? AND id > ? AND recipient_kind = ?`, a.Customer, a.Period, a.Threshold, a.ID, a.To).Scan(&higher); err != nil {
 		return nil, fmt.Errorf("check alert %d against higher warnings: %w", a.ID, err)
 	}
 	if higher.Valid {
@@ -291,11 +304,12 @@ func (s *Store) MarkAlertFailed(ctx context.Context, id int64, lastError string,
 		updated_ms = ? WHERE id = ? AND status = 'pending'`, lastError, nowMs, id)
 }
 
-// NextAlertDue returns when the earliest pending alert is due (ok false
-// when nothing is pending).
+// NextAlertDue returns when the earliest pending alert that may be claimed
+// is due (ok false when nothing is pending); a row waiting for a lower one
+// is due when that one is settled, which the sender learns by itself.
 func (s *Store) NextAlertDue(ctx context.Context) (ms int64, ok bool, err error) {
 	var v sql.NullInt64
-	if err := s.r.QueryRowContext(ctx, "SELECT MIN(next_attempt_ms) FROM outbox WHERE status = 'pending'").Scan(&v); err != nil {
+	if err := s.r.QueryRowContext(ctx, "SELECT MIN(next_attempt_ms) FROM outbox o WHERE status = 'pending' AND "+notWaiting).Scan(&v); err != nil {
 		return 0, false, fmt.Errorf("read next alert due: %w", err)
 	}
 	return v.Int64, v.Valid, nil

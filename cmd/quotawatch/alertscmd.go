@@ -67,7 +67,7 @@ func (a *app) alertsCmd() *cobra.Command {
 				return enc.Encode(rows)
 			}
 			t := newTable([]string{"ID", "CUSTOMER", "PERIOD", "THRESHOLD", "TO", "USED", "STATUS", "ATTEMPTS", "CREATED",
-				"SENT / NEXT ATTEMPT", "PROVIDER ID", "LAST ERROR"}, 0, 3, 7)
+				"SENT / NEXT ATTEMPT", "PROVIDER ID", "REASON", "LAST ERROR"}, 0, 3, 7)
 			for _, r := range rows {
 				sent := "-"
 				if r.SentAt != nil {
@@ -82,7 +82,7 @@ func (a *app) alertsCmd() *cobra.Command {
 					used, threshold = r.Limit, "digest"
 				}
 				t.add(strconv.FormatInt(r.ID, 10), dash(r.Customer), r.Period, threshold, r.To, used, r.Status,
-					strconv.Itoa(r.Attempts), r.CreatedAt, sent, dash(r.ProviderID), dash(oneLine(r.LastError)))
+					strconv.Itoa(r.Attempts), r.CreatedAt, sent, dash(r.ProviderID), dash(r.Reason), dash(oneLine(r.LastError)))
 			}
 			return t.write(a.stdout)
 		},

@@ -21,7 +21,7 @@ func (a *app) checker(c *Config, st *store.Store) (*alerts.Checker, error) {
 		return nil, cfgErr("alerts.templates", "%v", err)
 	}
 	return &alerts.Checker{Store: st, Config: c.Alerts, Customers: c.Customers, Location: c.loc,
-		Channel: c.Notify.Channel, Templates: ts, Now: a.now}, nil
+		Channel: c.Notify.Channel, Templates: ts, Now: a.now, Tiers: c.Tiers, Log: a.log, ArmedBy: "check"}, nil
 }
 
 // parseDur reads an optional duration key (validate has checked it).
@@ -91,6 +91,12 @@ func (a *app) alertsDaemon(c *Config, st *store.Store) (*alerts.Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A first run on a database never armed holds the backlog's warnings
+	// unless told otherwise: installing mid-month is not a burst of messages.
+	ch.HoldBacklog, ch.ArmedBy = !a.arm, "run"
+	if a.arm {
+		ch.ArmedBy = "run --arm"
+	}
 	dl, err := a.deliverer(c, st)
 	if err != nil {
 		return nil, err
@@ -129,7 +135,18 @@ func (a *app) checkCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return a.printPlan(c, plan)
+				if err := a.printPlan(c, plan); err != nil {
+					return err
+				}
+				armed, err := ch.Armed(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if !armed && len(plan) > 0 {
+					fmt.Fprintln(a.stdout, "alerts are not armed on this database yet: `quotawatch check` sends these now; "+
+						"the first `quotawatch run` records them as held and sends only what is crossed after it (`run --arm` sends them)")
+				}
+				return nil
 			}
 			// The notifier is built before deciding: a missing token must
 			// not leave decisions behind that nothing can send.

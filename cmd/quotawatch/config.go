@@ -4,16 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
 	"github.com/spf13/viper"
+	"golang.org/x/text/currency"
 
 	"github.com/quotawatch/quotawatch/alerts"
 	"github.com/quotawatch/quotawatch/monitor"
@@ -325,6 +331,13 @@ func (c *Config) validate() error {
 			return cfgErr("tiers."+name, "limits must not be negative")
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(c.Tiers)) {
+		t, err := validateOffer(name, c.Tiers)
+		if err != nil {
+			return err
+		}
+		c.Tiers[name] = t
+	}
 	c.customers = map[string]*report.Customer{}
 	for i := range c.Customers {
 		cu := &c.Customers[i]
@@ -515,6 +528,66 @@ func validatePreWarning(key string, t alerts.Threshold, seen map[float64]bool) e
 	}
 	seen[t.ProjectedPercent] = true
 	return nil
+}
+
+// validateOffer checks the upgrade offer keys of tiers[name] and returns
+// the tier normalised (upgrade_to lower-cased like tier keys, the currency
+// upper-cased). A tier's upgrade_to must name another, bigger tier that has
+// a display_name; a price needs its currency and a display_name, and the
+// other way round.
+func validateOffer(name string, tiers map[string]report.Tier) (report.Tier, error) {
+	t, key := tiers[name], "tiers."+name
+	t.DisplayName = strings.TrimSpace(t.DisplayName)
+	if strings.ContainsFunc(t.DisplayName, unicode.IsControl) || utf8.RuneCountInString(t.DisplayName) > 60 {
+		return t, cfgErr(key+".display_name", "want a plan name of at most 60 characters on one line, got %q", t.DisplayName)
+	}
+	switch {
+	case math.IsNaN(t.Price) || t.Price < 0 || t.Price > 1e9:
+		return t, cfgErr(key+".price", "want a monthly price of 0 up to 1e9, got %g", t.Price)
+	case t.Price > 0 && t.Currency == "":
+		return t, cfgErr(key+".currency", "required with price (an ISO 4217 code such as SAR)")
+	case t.Price == 0 && t.Currency != "":
+		return t, cfgErr(key+".price", "required with currency")
+	case t.Price > 0 && t.DisplayName == "":
+		return t, cfgErr(key+".display_name", "required with price (the plan's name in the upgrade offer)")
+	}
+	if t.Currency != "" {
+		u, err := currency.ParseISO(strings.ToUpper(t.Currency))
+		if err != nil {
+			return t, cfgErr(key+".currency", "want an ISO 4217 code such as SAR, AED or USD, got %q", t.Currency)
+		}
+		t.Currency = u.String()
+	}
+	if t.UpgradeTo == "" {
+		return t, nil
+	}
+	t.UpgradeTo = strings.ToLower(strings.TrimSpace(t.UpgradeTo))
+	to, ok := tiers[t.UpgradeTo]
+	switch {
+	case t.UpgradeTo == name:
+		return t, cfgErr(key+".upgrade_to", "a tier cannot upgrade to itself")
+	case !ok:
+		return t, cfgErr(key+".upgrade_to", "unknown tier %q (one of %s)", t.UpgradeTo, strings.Join(slices.Sorted(maps.Keys(tiers)), ", "))
+	case strings.TrimSpace(to.DisplayName) == "":
+		return t, cfgErr("tiers."+t.UpgradeTo+".display_name", "required: tier %q is the upgrade of %q, and the offer names the plan", t.UpgradeTo, name)
+	}
+	// Offering a plan with less of any measure would be a downgrade.
+	for _, m := range []struct {
+		unit     string
+		from, to float64
+	}{{"requests", float64(t.Requests), float64(to.Requests)}, {"tokens", float64(t.Tokens), float64(to.Tokens)}, {"cost_usd", t.CostUSD, to.CostUSD}} {
+		if m.to > 0 && (m.from <= 0 || m.to < m.from) {
+			return t, cfgErr(key+".upgrade_to", "tier %q is not a bigger plan than %q (%s: %g, %s has %s)", t.UpgradeTo, name, m.unit, m.to, name, limitText(m.from))
+		}
+	}
+	return t, nil
+}
+
+func limitText(v float64) string {
+	if v <= 0 {
+		return "no limit"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
 // validateAlerts checks the alerts and notify keys, so a mistake is refused

@@ -104,6 +104,7 @@ type app struct {
 	stderr     io.Writer
 	now        func() time.Time
 	log        *slog.Logger
+	arm        bool // run --arm: send what the history already crossed (see Checker.HoldBacklog)
 }
 
 // Main runs the CLI and returns the process exit code: 0 ok, 1 runtime
@@ -250,7 +251,7 @@ func cleanStop(ctx context.Context, err error) bool {
 }
 
 func (a *app) runCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Follow the configured sources until SIGINT/SIGTERM",
 		Args:  cobra.NoArgs,
@@ -267,6 +268,8 @@ func (a *app) runCmd() *cobra.Command {
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&a.arm, "arm", false, "on a database whose alerts were never armed, send the warnings the history already crossed (default: record them as held, send only what is crossed from now on)")
+	return cmd
 }
 
 func (a *app) run(ctx context.Context) error {
