@@ -27,3 +27,28 @@ func TestTablesAlignByDisplayWidthNotBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestNarrowTerminalGetsOneBlockPerRowNotWrappedColumns(t *testing.T) {
+	tb := newTable([]string{"CUSTOMER", "REQUESTS", "COST USD"}, 1, 2)
+	tb.add("omar", "12", "0.10131")
+	tb.add("layla", "3", "0.00")
+	var wide, narrow strings.Builder
+	if err := tb.writeWidth(&wide, 200); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.writeWidth(&narrow, 20); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(wide.String(), "\n") != 3 {
+		t.Fatalf("a wide terminal gets the table:\n%s", wide.String())
+	}
+	want := "CUSTOMER  omar\nREQUESTS  12\nCOST USD  0.10131\n\nCUSTOMER  layla\nREQUESTS  3\nCOST USD  0.00\n"
+	if narrow.String() != want {
+		t.Fatalf("a 20-column terminal got:\n%s\nwant:\n%s", narrow.String(), want)
+	}
+	for _, l := range strings.Split(narrow.String(), "\n") {
+		if uniseg.StringWidth(l) > 20 {
+			t.Errorf("line %q is wider than the terminal", l)
+		}
+	}
+}
