@@ -7,7 +7,8 @@ import (
 )
 
 func (a *app) dbCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "db", Short: "Database maintenance"}
+	cmd := &cobra.Command{Use: "db", Short: "Database maintenance",
+		Example: "  quotawatch db backup /var/backups/quotawatch.db"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "backup FILE",
 		Short: "Write a consistent copy of the database (WAL included) to FILE; safe while run runs",

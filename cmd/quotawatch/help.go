@@ -77,8 +77,18 @@ and --month (this month and the twelve before it, in the configured timezone).`
 		c.Annotations = exitCodes(exitLineOK, "2    unknown shell or extra argument")
 		for _, sh := range c.Commands() {
 			sh.Annotations = exitCodes(exitLineOK, "2    extra argument")
+			sh.Example = shellExamples[sh.Name()]
 		}
 	}
+}
+
+// shellExamples are the install lines of each shell's completion script.
+var shellExamples = map[string]string{
+	"bash": `  source <(quotawatch completion bash)                       # this shell only
+  quotawatch completion bash > /etc/bash_completion.d/quotawatch  # every new shell`,
+	"zsh":        `  quotawatch completion zsh > "${fpath[1]}/_quotawatch"`,
+	"fish":       `  quotawatch completion fish > ~/.config/fish/completions/quotawatch.fish`,
+	"powershell": `  quotawatch completion powershell | Out-String | Invoke-Expression`,
 }
 
 // formatFlag defines a command's --format flag with its values, which are
@@ -125,7 +135,7 @@ func (a *app) completeCustomer(_ *cobra.Command, _ []string, prefix string) ([]c
 		}
 		desc := cu.Name
 		if cu.Tier != "" {
-			desc = strings.TrimSpace(desc + " (" + cu.Tier + ")")
+			desc = strings.TrimSpace(desc + " (tier " + cu.Tier + ")")
 		}
 		if desc == "" {
 			out = append(out, cu.ID)

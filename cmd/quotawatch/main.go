@@ -554,7 +554,8 @@ func requestCounts(requests, failed int64) string {
 }
 
 func (a *app) configCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Configuration commands"}
+	cmd := &cobra.Command{Use: "config", Short: "Configuration commands",
+		Example: "  quotawatch config check"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "Validate the configuration and print it with secrets redacted",

@@ -34,7 +34,6 @@ func newBackfillBar(w io.Writer, total int64) *backfillBar {
 		progressbar.OptionSetWidth(10),
 		progressbar.OptionThrottle(65*time.Millisecond),
 		progressbar.OptionShowCount(),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
 		progressbar.OptionSpinnerType(14),
 		progressbar.OptionFullWidth(),
 		progressbar.OptionSetRenderBlankState(true),
@@ -57,8 +56,11 @@ func (b *backfillBar) add(n int64) {
 // on the terminal must not claim a complete import (the bar, filled on the
 // way out whatever happened, used to).
 func (b *backfillBar) end(complete bool) {
+	// No OnCompletion option: Exit calls it too, and its newline would
+	// leave the last (throttled, stale) bar above the line that replaces it.
 	if complete {
 		_ = b.bar.Finish()
+		fmt.Fprintln(b.w)
 		return
 	}
 	_ = b.bar.Exit() // no render after this
