@@ -272,6 +272,12 @@ func TestE2ELogsAreTextOrJSONWithEveryTimeInUTC(t *testing.T) {
 		t.Errorf("log.format json, usage --month 2026-13: exit %d, want 2 and a JSON error line; stderr:\n%s", r.Code, r.Stderr)
 	}
 
+	r = cliExec(t, hostTZ, "--config", cfgOf("json"), "config", "check")
+	var ok map[string]any
+	if err := json.Unmarshal([]byte(e2eLastLine(r.Stderr)), &ok); r.Code != 0 || err != nil || ok["msg"] != "config ok" {
+		t.Errorf("log.format json, config check: exit %d, want 0 and a JSON \"config ok\" line; stderr:\n%s", r.Code, r.Stderr)
+	}
+
 	textOut := cliRunUntilCaughtUp(t, hostTZ, "--config", cfgOf("text"), "--db", db)
 	timeAttr := regexp.MustCompile(`^time=(\S+) level=`)
 	for _, l := range strings.Split(strings.TrimRight(textOut, "\n"), "\n") {
