@@ -119,6 +119,18 @@ type CommitResult struct {
 	// Rejected lists the events left out of the batch, each a bad line to
 	// count and report.
 	Rejected []Rejected
+	// Billed is the net change the batch made to each customer's request
+	// counts, moves included (a session moved from unassigned to a customer
+	// is taken from one and given to the other): what backfill's summary
+	// reports per customer. Customers whose counts did not change are absent.
+	Billed map[string]RequestDelta
+}
+
+// RequestDelta is a change in one customer's requests: answered calls and
+// failed ones apart, as the totals keep them.
+type RequestDelta struct {
+	Requests int64
+	Failed   int64
 }
 
 // Rejected is an event Commit left out, and why.
@@ -565,8 +577,18 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("commit batch: %w", err)
 	}
-	for k := range months {
+	for k, t := range months {
 		res.Touched = append(res.Touched, k)
+		if t.requests == 0 && t.failed == 0 {
+			continue
+		}
+		if res.Billed == nil {
+			res.Billed = make(map[string]RequestDelta, len(months))
+		}
+		d := res.Billed[k.Customer]
+		d.Requests += t.requests
+		d.Failed += t.failed
+		res.Billed[k.Customer] = d
 	}
 	return res, nil
 }

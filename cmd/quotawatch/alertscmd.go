@@ -19,7 +19,9 @@ func (a *app) alertsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "alerts",
 		Short: "List the alert outbox: decisions and their delivery state",
-		Args:  cobra.NoArgs,
+		Example: `  quotawatch alerts                            # this month's warnings and their delivery
+  quotawatch alerts --all --customer omar --format csv`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch format {
 			case "table", "json", "csv":
@@ -89,7 +91,7 @@ func (a *app) alertsCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&month, "month", "", "period YYYY-MM (default: this month in the configured timezone)")
 	cmd.Flags().BoolVar(&all, "all", false, "every period")
-	cmd.Flags().StringVar(&format, "format", "table", "table, json or csv")
+	formatFlag(cmd, &format, "table", "table", "json", "csv")
 	cmd.Flags().StringVar(&customer, "customer", "", "only this customer id")
 	return cmd
 }

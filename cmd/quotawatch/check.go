@@ -109,7 +109,12 @@ func (a *app) checkCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Evaluate thresholds now and deliver due alerts (--dry-run: print what would be sent, send nothing)",
-		Args:  cobra.NoArgs,
+		Example: `  quotawatch check --dry-run     # what would be sent, to whom; records and sends nothing
+  quotawatch check               # decide and deliver now (safe beside run)`,
+		Annotations: exitCodes("0    every due alert delivered, or nothing due",
+			"1    runtime failure, an alert failed for good, or deliveries halted by an account-level error (they stay pending)",
+			exitLineUsage),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.setup()
 			if err != nil {

@@ -76,6 +76,8 @@ type Config struct {
 	} `mapstructure:"http" json:"http"`
 	Log struct {
 		Level string `mapstructure:"level" json:"level"`
+		// Format is text (slog's key=value) or json (one object a line).
+		Format string `mapstructure:"format" json:"format"`
 	} `mapstructure:"log" json:"log"`
 
 	// Resolved by validate.
@@ -130,6 +132,7 @@ var defaults = map[string]any{
 	"notify.retry.attempts":             10,
 	"http.listen":                       "",
 	"log.level":                         "info",
+	"log.format":                        "text",
 }
 
 // systemConfigFile is the last place discovery looks. A package for a
@@ -415,6 +418,12 @@ func (c *Config) validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return cfgErr("log.level", "unknown level %q", c.Log.Level)
+	}
+	c.Log.Format = strings.ToLower(c.Log.Format)
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return cfgErr("log.format", "unknown format %q (text or json)", c.Log.Format)
 	}
 	return nil
 }

@@ -7,7 +7,8 @@ import (
 )
 
 func (a *app) dbCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "db", Short: "Database maintenance"}
+	cmd := &cobra.Command{Use: "db", Short: "Database maintenance",
+		Example: "  quotawatch db backup /var/backups/quotawatch.db"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "backup FILE",
 		Short: "Write a consistent copy of the database (WAL included) to FILE; safe while run runs",
@@ -15,7 +16,9 @@ func (a *app) dbCmd() *cobra.Command {
 			"SQLite's VACUUM INTO. The database is three files (.db, -wal, -shm) and recent events may\n" +
 			"live only in the WAL, so copying the .db alone can give a malformed copy: use this instead.\n" +
 			"It only reads, so it is safe while `quotawatch run` writes.",
-		Args: cobra.ExactArgs(1),
+		Example:     `  quotawatch db backup /var/backups/quotawatch-$(date +%F).db`,
+		Annotations: exitCodes(exitLineOK, "1    no database, FILE already exists, or the copy failed", "2    bad usage (no FILE, or more than one) or bad configuration"),
+		Args:        cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.setup()
 			if err != nil {

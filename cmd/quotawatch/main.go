@@ -16,7 +16,6 @@ import (
 	"time"
 	_ "time/tzdata" // timezones work on hosts without a zoneinfo database
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -100,11 +99,14 @@ type app struct {
 	configFile string
 	dbFile     string
 	logLevel   string
-	stdout     io.Writer
-	stderr     io.Writer
-	now        func() time.Time
-	log        *slog.Logger
-	arm        bool // run --arm: send what the history already crossed (see Checker.HoldBacklog)
+	// logJSON is set once setup has built a JSON logger: the last error
+	// is then a JSON line too, so stderr stays machine-readable.
+	logJSON bool
+	stdout  io.Writer
+	stderr  io.Writer
+	now     func() time.Time
+	log     *slog.Logger
+	arm     bool // run --arm: send what the history already crossed (see Checker.HoldBacklog)
 }
 
 // Main runs the CLI and returns the process exit code: 0 ok, 1 runtime
@@ -121,8 +123,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	code := exitCode(err)
+	if a.logJSON && a.log != nil {
+		a.log.Error(oneLine(err.Error()), "exit_code", code)
+		return code
+	}
 	fmt.Fprintln(stderr, "quotawatch: "+oneLine(err.Error()))
-	return exitCode(err)
+	return code
 }
 
 // exitCode chooses the exit code by the error's type.
@@ -144,7 +151,10 @@ func exitCode(err error) int {
 // and makes a command with subcommands refuse an unknown one: cobra would
 // print its help and exit 0 (or, at the root, return an untyped error).
 func strictArgs(cmd *cobra.Command) {
-	if cmd.HasSubCommands() && cmd.Args == nil {
+	// A group (no Run of its own) refuses what is not one of its
+	// subcommands even when it declares Args (cobra's completion command
+	// has NoArgs, yet shows its help and exits 0 for `completion bogus`).
+	if cmd.HasSubCommands() && (cmd.Args == nil || !cmd.Runnable()) {
 		cmd.Args = func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return nil
@@ -168,10 +178,15 @@ func strictArgs(cmd *cobra.Command) {
 
 func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "quotawatch",
-		Short:         "Meter Clawdbot's AI calls per customer and warn before the monthly limit",
+		Use:   "quotawatch",
+		Short: "Meter Clawdbot's AI calls per customer and warn before the monthly limit",
+		Example: `  quotawatch config check                 # which config file, and is it right
+  quotawatch backfill ~/.clawdbot          # read the history once
+  quotawatch run                           # follow, meter and warn until stopped`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Annotations: exitCodes(exitLineOK, exitLineRuntime, exitLineUsage,
+			"130  backfill stopped by SIGINT before its end (143: by SIGTERM)"),
 	}
 	root.PersistentFlags().StringVar(&a.configFile, "config", "", "config file (default: $QUOTAWATCH_CONFIG, ./quotawatch.yaml, $XDG_CONFIG_HOME/quotawatch/config.yaml or ~/.config/quotawatch/config.yaml, "+systemConfigFile+", the first that exists)")
 	root.PersistentFlags().StringVar(&a.dbFile, "db", "", "database file (overrides store.path)")
@@ -182,7 +197,14 @@ func (a *app) rootCmd() *cobra.Command {
 	root.Version = buildVersion().String()
 	root.SetVersionTemplate("quotawatch {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
+	// cobra would add its completion command only inside Execute, after
+	// the walks below: add it now so it gets their exit codes and help.
+	root.InitDefaultCompletionCmd()
+	documentCompletion(root)
 	strictArgs(root)
+	a.completeValues(root)
+	defaultExitCodes(root)
+	root.SetUsageTemplate(usageTemplate(root.UsageTemplate()))
 	return root
 }
 
@@ -200,11 +222,31 @@ func (a *app) setup() (*Config, error) {
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, cfgErr("log.level", "unknown level %q", level)
 	}
-	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lv}))
+	a.log = newLogger(a.stderr, c.Log.Format, lv)
+	a.logJSON = c.Log.Format == "json"
 	for _, w := range c.warnings {
 		a.log.Warn(w)
 	}
 	return c, nil
+}
+
+// newLogger is the logger log.format names: slog's text (key=value) or
+// JSON handler on w. Every time it writes, the record's own and any time
+// attribute, is in UTC (RFC 3339, ending in Z), whatever the host's zone:
+// lines from two hosts, or from before and after a TZ change, compare as
+// they are. (The configured timezone is for months and schedules; a log
+// line says which zone it is in by its Z.)
+func newLogger(w io.Writer, format string, lv slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindTime {
+			a.Value = slog.TimeValue(a.Value.Time().UTC())
+		}
+		return a
+	}}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // openStore opens the database for writing and applies the current customer
@@ -254,7 +296,12 @@ func (a *app) runCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Follow the configured sources until SIGINT/SIGTERM",
-		Args:  cobra.NoArgs,
+		Example: `  quotawatch run                                   # the first config discovery finds
+  quotawatch run --config /etc/quotawatch/config.yaml --log-level debug`,
+		Annotations: exitCodes("0    stopped by SIGINT or SIGTERM",
+			"1    runtime failure, or another `quotawatch run` already writes this database",
+			exitLineUsage+", or a configured source that does not exist"),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			err := a.run(cmd.Context())
 			if cleanStop(cmd.Context(), err) {
@@ -302,8 +349,9 @@ func (a *app) run(ctx context.Context) error {
 	stopAlerts := a.runAlerts(ctx, ad)
 	a.log.Info("quotawatch running", "version", buildVersion().String(), "db", c.Store.Path, "sources", len(c.Sources), "notify", c.Notify.Channel)
 	err = m.Run(ctx, func() {
-		a.log.Info("caught up; following")
-		a.logSources("read at catch-up", m.Stats().Sources)
+		ss := m.Stats().Sources
+		a.logFollowing(c, ss)
+		a.logSources("read at catch-up", ss)
 		ad.Ready()
 	})
 	stopAlerts()
@@ -311,6 +359,28 @@ func (a *app) run(ctx context.Context) error {
 	a.log.Info("stopped", "lines", s.Lines, "new_events", s.Inserted, "duplicates", s.Duplicates, "bad_lines", s.Bad)
 	a.logSources("read until stop", s.Sources)
 	return err
+}
+
+// logFollowing says, once the first catch-up is done, how many files and
+// databases run follows, and warns when that is none: a sidecar that
+// meters nothing must not look like one that meters everything.
+func (a *app) logFollowing(c *Config, ss []monitor.SourceStats) {
+	var files, dbs int64
+	for _, s := range ss {
+		files += s.Files
+		dbs += s.Databases
+	}
+	if files+dbs == 0 {
+		var where []string
+		for _, s := range ss {
+			where = append(where, s.Source)
+		}
+		a.log.Warn("caught up; following nothing: no transcript, log file or agent database in any source yet "+
+			"(they are read as soon as they appear; check sources[] if they should be there)",
+			"files", files, "databases", dbs, "sources", strings.Join(where, ", "))
+		return
+	}
+	a.log.Info("caught up; following", "files", files, "databases", dbs, "sources", len(c.Sources))
 }
 
 // logSources logs what each source read, one line per source.
@@ -341,6 +411,12 @@ func (a *app) backfillCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backfill [PATH...]",
 		Short: "Ingest old transcripts once (a state dir, a sessions dir, files, or a configured jsonl source's logs; default: the configured sources)",
+		Example: `  quotawatch backfill                                   # every configured source, once
+  quotawatch backfill ~/.clawdbot/agents/main/sessions --format json`,
+		Annotations: exitCodes("0    every source read to its end",
+			exitLineRuntime,
+			exitLineUsage+", a PATH of no supported kind, or an OpenClaw database of unknown schema (the rest is read)",
+			"130  stopped by SIGINT before the end (143: by SIGTERM); what was read is stored"),
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			if format != "text" && format != "json" {
 				return usageErr("--format: want text or json, got %q", format)
@@ -374,20 +450,22 @@ func (a *app) backfillCmd() *cobra.Command {
 			}
 			defer st.Close()
 			m := monitor.New(c.monitorConfig(), st, c.attributor(), a.log)
-			var bar *progressbar.ProgressBar
+			var tally billedTally
+			m.OnCommit = tally.add
+			var bar *backfillBar
 			if f, ok := a.stderr.(*os.File); ok && !noProgress && term.IsTerminal(int(f.Fd())) {
-				m.Progress = func(n int64) { bar.Add64(n) }
+				m.Progress = func(n int64) { bar.add(n) }
 			}
 			start := a.now()
 			stats, err := m.Backfill(ctx, paths, func(total int64) {
 				if m.Progress != nil {
-					bar = progressbar.DefaultBytes(total, "backfill")
+					bar = newBackfillBar(a.stderr, total)
 				}
 			})
 			if bar != nil {
-				bar.Finish()
-				fmt.Fprintln(a.stderr)
+				bar.end(err == nil && ctx.Err() == nil)
 			}
+			sum := func() backfillSummary { return tally.summary(stats, c) }
 			if err != nil && ctx.Err() != nil {
 				// The signal cut the work short (while loading checkpoints,
 				// or a write it cancelled): that is the reason to report.
@@ -405,14 +483,14 @@ func (a *app) backfillCmd() *cobra.Command {
 				if errors.As(err, &us) {
 					// The other sources are read and stored: say what they
 					// gave, then name the database that was not read.
-					if perr := a.printBackfill(format, stats, a.now().Sub(start)); perr != nil {
+					if perr := a.printBackfill(format, sum(), a.now().Sub(start)); perr != nil {
 						return perr
 					}
 					return &exitError{code: 2, err: err}
 				}
 				return err
 			}
-			if err := a.printBackfill(format, stats, a.now().Sub(start)); err != nil {
+			if err := a.printBackfill(format, sum(), a.now().Sub(start)); err != nil {
 				return err
 			}
 			if ctx.Err() != nil {
@@ -423,12 +501,12 @@ func (a *app) backfillCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "summary format: text or json")
+	formatFlag(cmd, &format, "text", "text", "json")
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "never draw a progress bar")
 	return cmd
 }
 
-func (a *app) printBackfill(format string, s monitor.Stats, took time.Duration) error {
+func (a *app) printBackfill(format string, s backfillSummary, took time.Duration) error {
 	if format == "json" {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -452,15 +530,45 @@ func (a *app) printBackfill(format string, s monitor.Stats, took time.Duration) 
 	for _, w := range s.Warnings {
 		fmt.Fprintf(a.stdout, "  - %s\n", w)
 	}
+	// Who was billed what, so an operator sees at once what went to no
+	// customer (before, only `usage` told).
+	fmt.Fprintf(a.stdout, "customers:         %d\n", len(s.Customers))
+	for _, cc := range s.Customers {
+		fmt.Fprintf(a.stdout, "  - %s: %s\n", cc.Customer, requestCounts(cc.Requests, cc.Failed))
+	}
+	u := s.Unassigned
+	note := "matched no customer: see customers[].match and default_customer"
+	switch {
+	case u.DefaultCustomer != "":
+		note = "default_customer " + u.DefaultCustomer + " takes every call no rule matches"
+	case u.Requests == 0 && u.Failed == 0:
+		note = "every call matched a customer"
+	}
+	fmt.Fprintf(a.stdout, "unassigned:        %s (%s)\n", requestCounts(u.Requests, u.Failed), note)
 	return nil
 }
 
+// requestCounts is "12 requests" or "12 requests, 3 failed".
+func requestCounts(requests, failed int64) string {
+	s := fmt.Sprintf("%d requests", requests)
+	if failed != 0 {
+		s += fmt.Sprintf(", %d failed", failed)
+	}
+	return s
+}
+
 func (a *app) configCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Configuration commands"}
+	cmd := &cobra.Command{Use: "config", Short: "Configuration commands",
+		Example: "  quotawatch config check"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "Validate the configuration and print it with secrets redacted",
-		Args:  cobra.NoArgs,
+		Example: `  quotawatch config check                                  # the file discovery finds
+  quotawatch --config ./staging.yaml config check > effective.json`,
+		Annotations: exitCodes("0    the configuration is valid (it is printed as JSON on stdout)",
+			exitLineRuntime,
+			"2    bad configuration (the key and the reason), or no config file found"),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.setup()
 			if err != nil {
@@ -498,6 +606,10 @@ func (a *app) printConfig(c *Config) error {
 	if err := enc.Encode(out); err != nil {
 		return fmt.Errorf("print config: %w", err)
 	}
+	if a.logJSON {
+		a.log.Info("config ok", "file", c.file, "found_as", c.fileFrom)
+		return nil
+	}
 	fmt.Fprintf(a.stderr, "config ok: %s (found as %s)\n", c.file, c.fileFrom)
 	return nil
 }
@@ -521,7 +633,10 @@ func (a *app) versionCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version (also: quotawatch --version)",
-		Args:  cobra.NoArgs,
+		Example: `  quotawatch version
+  quotawatch version --format json`,
+		Annotations: exitCodes(exitLineOK, "2    bad --format or an extra argument"),
+		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := buildVersion()
 			switch format {
@@ -539,6 +654,6 @@ func (a *app) versionCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	formatFlag(cmd, &format, "text", "text", "json")
 	return cmd
 }

@@ -96,7 +96,7 @@ func (a *app) usageCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&month, "month", "", "period YYYY-MM (default: this month in the configured timezone)")
 	cmd.Flags().StringVar(&customer, "customer", "", "only this customer id")
-	cmd.Flags().StringVar(&format, "format", "table", "table, json or csv")
+	formatFlag(cmd, &format, "table", "table", "json", "csv")
 	cmd.Flags().BoolVar(&daily, "daily", false, "one row per customer per day (days in the customer's timezone)")
 	cmd.Flags().StringVar(&by, "by", "", "break down by model or provider")
 	cmd.Flags().StringVar(&from, "from", "", "first day YYYY-MM-DD (history across months)")
