@@ -60,7 +60,13 @@ func (a *app) digestCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "digest",
 		Short: "Compose the operator's daily digest and send it now, once per day (--dry-run: print it, record and send nothing)",
-		Args:  cobra.NoArgs,
+		Example: `  quotawatch digest --dry-run            # today's digest in Arabic; records and sends nothing
+  quotawatch digest --dry-run --lang en --at 2026-11-28T09:00:00+03:00
+  quotawatch digest                      # record and send it now (once per day)`,
+		Annotations: exitCodes("0    sent (or recorded for the notifier), already sent today, or printed (--dry-run)",
+			"1    runtime failure (no database, the notifier failed)",
+			exitLineUsage),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if lang != "" && !alerts.KnownLanguage(lang) {
 				return usageErr("--lang: want ar or en, got %q", lang)
