@@ -128,6 +128,12 @@ func (a *Attributor) PeriodOf(customer string, tsMs int64) string {
 	return time.UnixMilli(tsMs).In(a.Location(customer)).Format("2006-01")
 }
 
+// DayOf is the calendar day (YYYY-MM-DD) of an event in its customer's
+// timezone, whose first seven bytes are PeriodOf's month (a store.DayFunc).
+func (a *Attributor) DayOf(customer string, tsMs int64) string {
+	return time.UnixMilli(tsMs).In(a.Location(customer)).Format("2006-01-02")
+}
+
 // Fingerprint changes whenever the mapping or a timezone changes, which is
 // when the stored history must be re-attributed.
 func (a *Attributor) Fingerprint() string {

@@ -425,9 +425,11 @@ func (m *Monitor) addEvent(fs *fileState, sess *sessionState, key string, ev *pa
 	fs.cp.Events++
 	m.stats.events.Add(1)
 	m.cur.events.Add(1)
+	// One Format for both: the period is the day's first seven bytes.
+	day := m.attr.DayOf(sess.Customer, ts)
 	m.batch.Events = append(m.batch.Events, store.Event{
 		Key: key, Agent: sess.Agent, SessionID: sess.SessionID, TimeMs: ts,
-		Customer: sess.Customer, Period: m.attr.PeriodOf(sess.Customer, ts),
+		Customer: sess.Customer, Day: day, Period: day[:7],
 		Provider: ev.Provider, Model: ev.Model, Input: ev.Input, Output: ev.Output,
 		CacheRead: ev.CacheRead, CacheWrite: ev.CacheWrite, CostUSD: ev.CostUSD, Priced: ev.Priced, Failed: ev.Failed,
 	})

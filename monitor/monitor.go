@@ -171,7 +171,7 @@ func (m *Monitor) Stats() Stats {
 // load reads checkpoints and sessions and applies the current mapping to
 // the stored history.
 func (m *Monitor) load(ctx context.Context) error {
-	if _, err := m.st.Reattribute(ctx, m.attr.Fingerprint(), m.attr.CustomerOf, m.attr.PeriodOf); err != nil {
+	if _, err := m.st.Reattribute(ctx, m.attr.Fingerprint(), m.attr.CustomerOf, m.attr.DayOf); err != nil {
 		return err
 	}
 	cps, err := m.st.Checkpoints(ctx)
@@ -259,7 +259,7 @@ func (m *Monitor) commit(b *store.Batch) {
 	delay := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		m.health.begin(m.now())
-		res, err := m.st.Commit(context.Background(), b, m.attr.PeriodOf)
+		res, err := m.st.Commit(context.Background(), b, m.attr.DayOf)
 		m.health.done(m.now(), err)
 		if err == nil {
 			m.stats.inserted.Add(int64(res.Inserted))

@@ -343,7 +343,7 @@ func TestMappingChangeReattributesHistory(t *testing.T) {
 		{ID: "omar2", Match: report.Match{Agent: "ops"}},
 	}, "", riyadh)
 	st := h.open()
-	changed, err := st.Reattribute(context.Background(), h.attr.Fingerprint(), h.attr.CustomerOf, h.attr.PeriodOf)
+	changed, err := st.Reattribute(context.Background(), h.attr.Fingerprint(), h.attr.CustomerOf, h.attr.DayOf)
 	st.Close()
 	if err != nil || !changed {
 		t.Fatalf("reattribute: %v %v", changed, err)

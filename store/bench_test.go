@@ -34,7 +34,7 @@ func benchEvents(batch *store.Batch, first, n int) {
 	}
 }
 
-func periodOf(string, int64) string { return "2026-11" }
+func periodOf(string, int64) string { return "2026-11-15" }
 
 func openBench(b *testing.B) *store.Store {
 	b.Helper()

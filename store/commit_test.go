@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"math"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -46,7 +45,8 @@ func TestCommitManyRowsWithDuplicates(t *testing.T) {
 		u.CacheRead += e.CacheRead
 		u.CacheWrite += e.CacheWrite
 		if e.Priced {
-			u.CostUSD += e.CostUSD
+			u.CostNanos += store.Nanos(e.CostUSD)
+			u.CostUSD = store.USD(u.CostNanos)
 		} else {
 			u.Unpriced++
 		}
@@ -54,7 +54,7 @@ func TestCommitManyRowsWithDuplicates(t *testing.T) {
 	}
 	commit := func(b *store.Batch, inserted, dups int) {
 		t.Helper()
-		res, err := st.Commit(ctx, b, func(string, int64) string { return "2026-11" })
+		res, err := st.Commit(ctx, b, func(string, int64) string { return "2026-11-15" })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,8 @@ func TestCommitManyRowsWithDuplicates(t *testing.T) {
 	bb.Output += a.Output
 	bb.CacheRead += a.CacheRead
 	bb.CacheWrite += a.CacheWrite
-	bb.CostUSD += a.CostUSD
+	bb.CostNanos += a.CostNanos
+	bb.CostUSD = store.USD(bb.CostNanos)
 	bb.Unpriced += a.Unpriced
 	want["b"] = bb
 	delete(want, "a")
@@ -117,10 +118,7 @@ func TestCommitManyRowsWithDuplicates(t *testing.T) {
 		t.Fatalf("got %d customers %+v, want %d %+v", len(got), got, len(want), want)
 	}
 	for _, g := range got {
-		w := want[g.Customer]
-		gc, wc := g, w
-		gc.CostUSD, wc.CostUSD = 0, 0
-		if gc != wc || math.Abs(g.CostUSD-w.CostUSD) > 1e-9 {
+		if w := want[g.Customer]; g != w {
 			t.Errorf("customer %s: got %+v, want %+v", g.Customer, g, w)
 		}
 	}
@@ -139,7 +137,7 @@ func TestCommitMovesThereAndBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	per := func(string, int64) string { return "2026-11" }
+	per := func(string, int64) string { return "2026-11-15" }
 	ev := func(k, sess, c string) store.Event {
 		return store.Event{Key: k, Agent: "main", SessionID: sess, TimeMs: 1, Period: "2026-11", Customer: c, Input: 10, CostUSD: 1, Priced: true}
 	}

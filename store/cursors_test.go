@@ -12,7 +12,7 @@ import (
 	"github.com/quotawatch/quotawatch/store"
 )
 
-func periodUTC(string, int64) string { return "2026-11" }
+func periodUTC(string, int64) string { return "2026-11-15" }
 
 // TestCursorIsCommittedWithItsEventsOrNotAtAll: a cursor travels in the
 // batch of the events it accounts for. A batch whose cursor is refused
@@ -89,12 +89,15 @@ func TestMigration0004KeepsADatabaseWrittenByTheLastRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What the old release left, read without the store (no migration).
-	snapshot := func(db *sql.DB) map[string]string {
+	// Costs are compared in nano-dollars (migration 0005): the old REAL
+	// cost (the fixture's are quarters, exact in binary) rounded, the new
+	// integer column as it is.
+	snapshot := func(db *sql.DB, cost string) map[string]string {
 		t.Helper()
 		out := map[string]string{}
 		for name, q := range map[string]string{
-			"events":   `SELECT group_concat(key || '|' || customer || '|' || input || '|' || cost, ',') FROM (SELECT * FROM events ORDER BY key)`,
-			"rollup":   `SELECT group_concat(customer || '|' || period || '|' || requests || '|' || input || '|' || cost, ',') FROM (SELECT * FROM rollup ORDER BY customer)`,
+			"events":   `SELECT group_concat(key || '|' || customer || '|' || input || '|' || ` + cost + `, ',') FROM (SELECT * FROM events ORDER BY key)`,
+			"rollup":   `SELECT group_concat(customer || '|' || period || '|' || requests || '|' || input || '|' || ` + cost + `, ',') FROM (SELECT * FROM rollup ORDER BY customer)`,
 			"files":    `SELECT group_concat(path || '|' || dev || '|' || ino || '|' || off || '|' || fp_head || '|' || tail_hash || '|' || lines, ',') FROM (SELECT * FROM files ORDER BY path)`,
 			"sessions": `SELECT group_concat(agent || '|' || session_id || '|' || session_key || '|' || peer || '|' || customer, ',') FROM (SELECT * FROM sessions ORDER BY agent, session_id)`,
 		} {
@@ -115,7 +118,7 @@ func TestMigration0004KeepsADatabaseWrittenByTheLastRelease(t *testing.T) {
 	if err := raw.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != 3 {
 		t.Fatalf("fixture schema version %d %v, want 3", version, err)
 	}
-	before := snapshot(raw)
+	before := snapshot(raw, "CAST(round(cost * 1e9) AS INTEGER)")
 	raw.Close()
 	if before["events"] == "" || before["files"] == "" || before["sessions"] == "" {
 		t.Fatalf("fixture holds too little to prove anything: %v", before)
@@ -130,7 +133,7 @@ func TestMigration0004KeepsADatabaseWrittenByTheLastRelease(t *testing.T) {
 	if err := st.DB().QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != store.SchemaVersion() || version < 4 {
 		t.Errorf("schema version %d %v after the upgrade, want %d", version, err, store.SchemaVersion())
 	}
-	if after := snapshot(st.DB()); len(after) != len(before) {
+	if after := snapshot(st.DB(), "cost_nanos"); len(after) != len(before) {
 		t.Fatal(after)
 	} else {
 		for k, v := range before {

@@ -17,11 +17,17 @@ import (
 
 // Event is one provider call ready to be stored.
 type Event struct {
-	Key        string // deterministic, unique: the dedupe key
-	Agent      string
-	SessionID  string
-	TimeMs     int64
-	Period     string // YYYY-MM in the customer's timezone
+	Key       string // deterministic, unique: the dedupe key
+	Agent     string
+	SessionID string
+	TimeMs    int64
+	// Day is the calendar day (YYYY-MM-DD) of TimeMs in the customer's
+	// timezone and Period (YYYY-MM) its month. Either may be left empty:
+	// Commit fills Day from its DayFunc and Period from Day. When both are
+	// set, Period must be Day's month, or the event is rejected (the daily
+	// totals would not add up to the monthly ones).
+	Day        string
+	Period     string
 	Customer   string
 	Provider   string
 	Model      string
@@ -29,9 +35,11 @@ type Event struct {
 	Output     int64
 	CacheRead  int64
 	CacheWrite int64
-	CostUSD    float64
-	Priced     bool
-	Failed     bool
+	// CostUSD is rounded once, on insert, to the nearest nano-dollar
+	// (1e-9 USD); every total adds those integers.
+	CostUSD float64
+	Priced  bool
+	Failed  bool
 }
 
 // FileID is a file's identity: it survives renames, not rewrites.
@@ -125,12 +133,16 @@ type CustomerPeriod struct {
 	Period   string
 }
 
+// totals are the sums one batch adds to (or, for a move, takes from) a
+// rollup row.
 type totals struct {
-	requests, failed, input, output, cacheRead, cacheWrite, unpriced int64
-	cost                                                             float64
+	requests, failed, input, output, cacheRead, cacheWrite, costNanos, unpriced int64
+	// shrunk is set when a move took something away, so the row may now
+	// be empty.
+	shrunk bool
 }
 
-func (t *totals) add(e *Event, sign int64) {
+func (t *totals) add(e *Event, nanos, sign int64) {
 	if e.Failed {
 		t.failed += sign
 	} else {
@@ -141,17 +153,110 @@ func (t *totals) add(e *Event, sign int64) {
 	t.cacheRead += sign * e.CacheRead
 	t.cacheWrite += sign * e.CacheWrite
 	if e.Priced {
-		t.cost += float64(sign) * e.CostUSD
+		t.costNanos += sign * nanos
 	} else {
 		t.unpriced += sign
 	}
+	t.shrunk = t.shrunk || sign < 0
 }
 
-// PeriodFunc gives the billing period of an event of a customer.
-type PeriodFunc func(customer string, tsMs int64) string
+func (t *totals) plus(o *totals) {
+	t.requests += o.requests
+	t.failed += o.failed
+	t.input += o.input
+	t.output += o.output
+	t.cacheRead += o.cacheRead
+	t.cacheWrite += o.cacheWrite
+	t.costNanos += o.costNanos
+	t.unpriced += o.unpriced
+	t.shrunk = t.shrunk || o.shrunk
+}
 
-const insertEvent = `INSERT INTO events (key, agent, session_id, ts, period, customer, provider, model,
- input, output, cache_read, cache_write, cost, failed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+// Nanos is a cost in USD as the store keeps it: rounded once to the nearest
+// nano-dollar (1e-9 USD), half away from zero.
+func Nanos(usd float64) int64 { return int64(math.Round(usd * 1e9)) }
+
+// dayKey names one rollup_daily row. day is YYYY-MM-DD, or only the
+// period YYYY-MM for an event stored before schema 5 whose day is not
+// known yet (moved before the first re-attribution gave it one): such a
+// key counts in the monthly totals only.
+type dayKey struct{ customer, day, provider, model string }
+
+// deltas gathers a batch's changes per day row; the monthly ones are their
+// sums. Consecutive events mostly share a row (one session, one day, one
+// model), so the last row is kept at hand and the map is rarely hashed.
+type deltas struct {
+	m    map[dayKey]*totals
+	last dayKey
+	lt   *totals
+}
+
+func (d *deltas) at(customer, day, provider, model string) *totals {
+	if d.lt != nil && d.last.customer == customer && d.last.day == day && d.last.provider == provider && d.last.model == model {
+		return d.lt
+	}
+	k := dayKey{customer, day, provider, model}
+	t := d.m[k]
+	if t == nil {
+		if d.m == nil {
+			d.m = map[dayKey]*totals{}
+		}
+		t = &totals{}
+		d.m[k] = t
+	}
+	d.last, d.lt = k, t
+	return t
+}
+
+// DayFunc gives the calendar day (YYYY-MM-DD) of an event of a customer in
+// the customer's timezone (monitor.Attributor.DayOf); its first seven
+// bytes are the event's billing period.
+type DayFunc func(customer string, tsMs int64) string
+
+// validDay reports whether s is shaped YYYY-MM-DD with a month 01-12 and a
+// day 01-31: every day the store keeps is one, so that substr(day, 1, 7)
+// is always its period.
+func validDay(s string) bool {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9} {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	m, d := (s[5]-'0')*10+s[6]-'0', (s[8]-'0')*10+s[9]-'0'
+	return m >= 1 && m <= 12 && d >= 1 && d <= 31
+}
+
+// mday is the day of the month of a valid day.
+func mday(day string) int64 { return int64(day[8]-'0')*10 + int64(day[9]-'0') }
+
+// dayOfPeriod is the day a stored event's period and mday name ("" when
+// the mday is not known yet, 0).
+func dayOfPeriod(period string, md int64) string {
+	if md < 1 || md > 31 {
+		return ""
+	}
+	return period + "-" + string([]byte{byte('0' + md/10), byte('0' + md%10)})
+}
+
+// checkedDay calls dayOf and refuses an answer that is not a day: a
+// function that gives periods (YYYY-MM) instead would make every daily
+// total wrong, which must stop the batch, loudly, not pass as data.
+func checkedDay(dayOf DayFunc, customer string, tsMs int64) (string, error) {
+	d := dayOf(customer, tsMs)
+	if !validDay(d) {
+		return "", fmt.Errorf("the day function gave %q for customer %q at %d ms: want YYYY-MM-DD (store.DayFunc)", d, customer, tsMs)
+	}
+	return d, nil
+}
+
+// eventCols is the number of values insertEvent binds per event.
+const eventCols = 15
+
+const insertEvent = `INSERT INTO events (key, agent, session_id, ts, period, mday, customer, provider, model,
+ input, output, cache_read, cache_write, cost_nanos, failed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
  ON CONFLICT(key) DO NOTHING`
 
 const upsertCheckpoint = `INSERT INTO files (dev, ino, path, agent, session_id, fp_len, fp_head, off, tail_hash,
@@ -166,13 +271,42 @@ const upsertSession = `INSERT INTO sessions (agent, session_id, session_key, cha
  ON CONFLICT(agent, session_id) DO UPDATE SET session_key=excluded.session_key, channel=excluded.channel,
  peer=excluded.peer, hint=excluded.hint, origin=excluded.origin, customer=excluded.customer`
 
-const upsertRollup = `INSERT INTO rollup (customer, period, requests, failed, input, output, cache_read, cache_write, cost, unpriced)
+const upsertRollup = `INSERT INTO rollup (customer, period, requests, failed, input, output, cache_read, cache_write, cost_nanos, unpriced)
  VALUES (?,?,?,?,?,?,?,?,?,?)
  ON CONFLICT(customer, period) DO UPDATE SET requests=requests+excluded.requests, failed=failed+excluded.failed,
  input=input+excluded.input, output=output+excluded.output, cache_read=cache_read+excluded.cache_read,
- cache_write=cache_write+excluded.cache_write, cost=cost+excluded.cost, unpriced=unpriced+excluded.unpriced`
+ cache_write=cache_write+excluded.cache_write, cost_nanos=cost_nanos+excluded.cost_nanos, unpriced=unpriced+excluded.unpriced`
 
-// Commit writes a batch in one transaction. periodOf is used only for Moves.
+const upsertDaily = `INSERT INTO rollup_daily (customer, day, provider, model, requests, failed, input, output, cache_read, cache_write,
+ cost_nanos, unpriced) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+ ON CONFLICT(customer, day, provider, model) DO UPDATE SET requests=requests+excluded.requests, failed=failed+excluded.failed,
+ input=input+excluded.input, output=output+excluded.output, cache_read=cache_read+excluded.cache_read,
+ cache_write=cache_write+excluded.cache_write, cost_nanos=cost_nanos+excluded.cost_nanos, unpriced=unpriced+excluded.unpriced`
+
+// A row a move emptied is dropped, so an old customer id disappears from
+// usage. Only rows a move took from are looked at.
+const (
+	pruneRollup = `DELETE FROM rollup WHERE customer = ? AND period = ? AND requests = 0 AND failed = 0 AND input = 0
+ AND output = 0 AND cache_read = 0 AND cache_write = 0 AND cost_nanos = 0 AND unpriced = 0`
+	pruneDaily = `DELETE FROM rollup_daily WHERE customer = ? AND day = ? AND provider = ? AND model = ? AND requests = 0
+ AND failed = 0 AND input = 0 AND output = 0 AND cache_read = 0 AND cache_write = 0 AND cost_nanos = 0 AND unpriced = 0`
+)
+
+// The rebuilds of both rollups from the events (re-attribution).
+const (
+	rebuildRollup = `INSERT INTO rollup (customer, period, requests, failed, input, output, cache_read, cache_write, cost_nanos, unpriced)
+ SELECT customer, period, SUM(failed = 0), SUM(failed), SUM(input), SUM(output), SUM(cache_read), SUM(cache_write),
+ COALESCE(SUM(cost_nanos), 0), SUM(cost_nanos IS NULL) FROM events GROUP BY customer, period`
+	rebuildDaily = `INSERT INTO rollup_daily (customer, day, provider, model, requests, failed, input, output, cache_read, cache_write,
+ cost_nanos, unpriced)
+ SELECT customer, period || '-' || format('%02d', mday), provider, model, SUM(failed = 0), SUM(failed), SUM(input), SUM(output),
+ SUM(cache_read), SUM(cache_write), COALESCE(SUM(cost_nanos), 0), SUM(cost_nanos IS NULL)
+ FROM events WHERE mday BETWEEN 1 AND 31 GROUP BY customer, period, mday, provider, model`
+)
+
+// Commit writes a batch in one transaction. dayOf gives the day of an
+// event that comes without one and the new day of every moved event; Commit
+// fills in the Day and Period of the batch's events that lack them.
 //
 // An event whose numbers cannot be billed (a cost that is NaN, infinite,
 // negative or absurdly large, a token count that is negative or absurdly
@@ -183,15 +317,18 @@ const upsertRollup = `INSERT INTO rollup (customer, period, requests, failed, in
 // moves) is committed. One bad event must never make the whole batch, and
 // with it every later one, fail for good. Any other failure (busy, locked,
 // disk full, I/O) fails the batch and is worth retrying as a whole.
-func (s *Store) Commit(ctx context.Context, b *Batch, periodOf PeriodFunc) (CommitResult, error) {
+func (s *Store) Commit(ctx context.Context, b *Batch, dayOf DayFunc) (CommitResult, error) {
 	if b.Empty() {
 		return CommitResult{}, nil
 	}
-	events, rejected := screen(b.Events)
-	res, err := s.write(ctx, b, events, periodOf, true)
+	events, rejected, err := screen(b.Events, dayOf)
+	if err != nil {
+		return CommitResult{}, err
+	}
+	res, err := s.write(ctx, b, events, dayOf, true)
 	if err != nil && refusedData(err) {
-		if events, rejected, err = s.isolate(ctx, b, events, rejected, periodOf); err == nil {
-			res, err = s.write(ctx, b, events, periodOf, true)
+		if events, rejected, err = s.isolate(ctx, b, events, rejected, dayOf); err == nil {
+			res, err = s.write(ctx, b, events, dayOf, true)
 		}
 	}
 	if err != nil {
@@ -201,13 +338,21 @@ func (s *Store) Commit(ctx context.Context, b *Batch, periodOf PeriodFunc) (Comm
 	return res, nil
 }
 
-// screen leaves out the events whose numbers the totals cannot hold. It
-// copies the events only when it drops one (never, on a sane batch).
-func screen(events []Event) ([]Event, []Rejected) {
+// screen leaves out the events whose numbers the totals cannot hold or
+// whose day and period disagree, and fills in missing days and periods. It
+// copies the events only when it drops one (never, on a sane batch). Its
+// error is dayOf's: not a fault of one event's data.
+func screen(events []Event, dayOf DayFunc) ([]Event, []Rejected, error) {
 	var kept []Event
 	var rejected []Rejected
 	for i := range events {
 		reason := badNumbers(&events[i])
+		if reason == "" {
+			var err error
+			if reason, err = settleDay(&events[i], dayOf); err != nil {
+				return nil, nil, err
+			}
+		}
 		if reason == "" {
 			if kept != nil {
 				kept = append(kept, events[i])
@@ -221,18 +366,41 @@ func screen(events []Event) ([]Event, []Rejected) {
 		rejected = append(rejected, Rejected{Key: events[i].Key, Reason: reason})
 	}
 	if kept == nil {
-		return events, nil
+		return events, nil, nil
 	}
-	return kept, rejected
+	return kept, rejected, nil
+}
+
+// settleDay fills in an event's missing day (from dayOf) and period (its
+// day's month) and says what is wrong when the two it carries disagree.
+func settleDay(e *Event, dayOf DayFunc) (string, error) {
+	if e.Day == "" {
+		d, err := checkedDay(dayOf, e.Customer, e.TimeMs)
+		if err != nil {
+			return "", fmt.Errorf("day of event %s: %w", e.Key, err)
+		}
+		e.Day = d
+	} else if !validDay(e.Day) {
+		return "day " + strconv.Quote(e.Day) + " is not a YYYY-MM-DD date", nil
+	}
+	switch e.Period {
+	case "":
+		e.Period = e.Day[:7]
+	case e.Day[:7]:
+	default:
+		return "period " + strconv.Quote(e.Period) + " is not the month of its day " + e.Day, nil
+	}
+	return "", nil
 }
 
 // The largest numbers one event may carry: far beyond any real call (a
 // million-token context costs dollars, not millions), yet low enough that
-// no month's totals of them can reach ±Inf or overflow int64 in practice.
-// They are a backstop behind the parsers' own, stricter, bounds.
+// no event's nano-dollars (at most 1e15) overflow int64 and no month's
+// totals can in practice (about 9,000 calls at the bound). They are a
+// backstop behind the parsers' own, stricter, bounds (1e5 USD).
 const (
 	maxTokens  = 1e15
-	maxCostUSD = 1e12
+	maxCostUSD = 1e6
 )
 
 // badNumbers says what is wrong with an event's numbers, or "". A NaN cost
@@ -248,7 +416,7 @@ func badNumbers(e *Event) string {
 		case c < 0:
 			return "cost " + strconv.FormatFloat(c, 'g', -1, 64) + " is negative"
 		case c > maxCostUSD:
-			return "cost " + strconv.FormatFloat(c, 'g', -1, 64) + " is above the store's bound of 1e12 USD"
+			return "cost " + strconv.FormatFloat(c, 'g', -1, 64) + " is above the store's bound of 1e6 USD"
 		}
 	}
 	for _, n := range [...]struct {
@@ -287,10 +455,10 @@ func refusedData(err error) bool {
 // reason. Trying each part on top of what was kept also catches events
 // that are refused only together (a total they push over a limit). k bad
 // events among n cost about 2k·log2(n) trial transactions.
-func (s *Store) isolate(ctx context.Context, b *Batch, events []Event, rejected []Rejected, periodOf PeriodFunc) ([]Event, []Rejected, error) {
+func (s *Store) isolate(ctx context.Context, b *Batch, events []Event, rejected []Rejected, dayOf DayFunc) ([]Event, []Rejected, error) {
 	// Refused without any event (a checkpoint, a session, a move): no event
 	// is to blame and the refusal stands.
-	if _, err := s.write(ctx, b, nil, periodOf, false); err != nil {
+	if _, err := s.write(ctx, b, nil, dayOf, false); err != nil {
 		return nil, nil, err
 	}
 	kept := make([]Event, 0, len(events))
@@ -298,7 +466,7 @@ func (s *Store) isolate(ctx context.Context, b *Batch, events []Event, rejected 
 	find = func(part []Event) error {
 		// kept has room for every event, so the trial writes past its end
 		// without disturbing it.
-		_, err := s.write(ctx, b, append(kept, part...), periodOf, false)
+		_, err := s.write(ctx, b, append(kept, part...), dayOf, false)
 		switch {
 		case err == nil:
 			kept = append(kept, part...)
@@ -322,7 +490,7 @@ func (s *Store) isolate(ctx context.Context, b *Batch, events []Event, rejected 
 
 // write runs a batch with the given events in one transaction, committed
 // only when commit is set (isolate's trials are rolled back).
-func (s *Store) write(ctx context.Context, b *Batch, events []Event, periodOf PeriodFunc, commit bool) (CommitResult, error) {
+func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFunc, commit bool) (CommitResult, error) {
 	var res CommitResult
 	// The batch runs on a dedicated *sql.Conn (the writer pool's only
 	// connection) so that insertEvents can reach the driver inside the
@@ -337,18 +505,9 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, periodOf Pe
 		return res, fmt.Errorf("begin batch: %w", err)
 	}
 	defer tx.Rollback()
-	deltas := map[CustomerPeriod]*totals{}
-	delta := func(c, p string) *totals {
-		k := CustomerPeriod{c, p}
-		t := deltas[k]
-		if t == nil {
-			t = &totals{}
-			deltas[k] = t
-		}
-		return t
-	}
+	var d deltas
 	if len(events) > 0 {
-		if err := insertEvents(ctx, conn, tx, events, &res, delta); err != nil {
+		if err := insertEvents(ctx, conn, tx, events, &res, &d); err != nil {
 			return res, err
 		}
 	}
@@ -366,7 +525,7 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, periodOf Pe
 		st.Close()
 	}
 	if len(b.Moves) > 0 {
-		mv := &mover{tx: tx, periodOf: periodOf, delta: delta}
+		mv := &mover{tx: tx, dayOf: dayOf, d: &d}
 		err := mv.moveAll(ctx, b.Moves)
 		mv.close()
 		if err != nil {
@@ -393,7 +552,8 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, periodOf Pe
 			return res, err
 		}
 	}
-	if err := applyDeltas(ctx, tx, deltas, len(b.Moves) > 0); err != nil {
+	months, err := applyDeltas(ctx, tx, &d)
+	if err != nil {
 		return res, err
 	}
 	if !commit {
@@ -402,7 +562,7 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, periodOf Pe
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("commit batch: %w", err)
 	}
-	for k := range deltas {
+	for k := range months {
 		res.Touched = append(res.Touched, k)
 	}
 	return res, nil
@@ -420,7 +580,7 @@ var insertEventRows = map[int]string{1: insertEvent, insertTail: multiInsert(ins
 
 func multiInsert(rows int) string {
 	head, _, _ := strings.Cut(insertEvent, "VALUES")
-	row := "(" + placeholders(14) + ")"
+	row := "(" + placeholders(eventCols) + ")"
 	return head + "VALUES " + strings.TrimSuffix(strings.Repeat(row+",", rows), ",") + " ON CONFLICT(key) DO NOTHING"
 }
 
@@ -443,10 +603,10 @@ type partial struct {
 // these events under the customer they were inserted with.
 //
 // The inserts go straight to the driver (Conn.Raw, inside the batch's
-// transaction on the same connection): database/sql would convert the 896
+// transaction on the same connection): database/sql would convert the 960
 // arguments of every statement into a fresh slice, a third of all the
 // bytes a backfill allocated.
-func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Event, res *CommitResult, delta func(c, p string) *totals) error {
+func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Event, res *CommitResult, d *deltas) error {
 	var last int64
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM events").Scan(&last); err != nil {
 		return fmt.Errorf("read last event id: %w", err)
@@ -463,7 +623,7 @@ func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Even
 				st.(driver.Stmt).Close()
 			}
 		}()
-		args := make([]driver.NamedValue, 14*insertRows)
+		args := make([]driver.NamedValue, eventCols*insertRows)
 		for i := range args {
 			args[i].Ordinal = i + 1
 		}
@@ -489,15 +649,16 @@ func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Even
 			}
 			chunk := events[i : i+rows]
 			i += rows
-			a := args[:14*rows]
+			a := args[:eventCols*rows]
 			for j := range chunk {
-				e, v := &chunk[j], a[14*j:14*j+14]
+				e, v := &chunk[j], a[eventCols*j:eventCols*j+eventCols]
 				v[0].Value, v[1].Value, v[2].Value, v[3].Value = e.Key, e.Agent, e.SessionID, e.TimeMs
-				v[4].Value, v[5].Value, v[6].Value, v[7].Value = e.Period, e.Customer, e.Provider, e.Model
-				v[8].Value, v[9].Value, v[10].Value, v[11].Value = e.Input, e.Output, e.CacheRead, e.CacheWrite
-				v[12].Value, v[13].Value = nil, boolInt(e.Failed)
+				v[4].Value, v[5].Value, v[6].Value = e.Period, mday(e.Day), e.Customer
+				v[7].Value, v[8].Value = e.Provider, e.Model
+				v[9].Value, v[10].Value, v[11].Value, v[12].Value = e.Input, e.Output, e.CacheRead, e.CacheWrite
+				v[13].Value, v[14].Value = nil, boolInt(e.Failed)
 				if e.Priced {
-					v[12].Value = e.CostUSD
+					v[13].Value = Nanos(e.CostUSD)
 				}
 			}
 			r, err := st.ExecContext(ctx, a)
@@ -511,7 +672,8 @@ func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Even
 			switch {
 			case int(n) == rows: // all new: the common case
 				for j := range chunk {
-					delta(chunk[j].Customer, chunk[j].Period).add(&chunk[j], 1)
+					e := &chunk[j]
+					d.at(e.Customer, e.Day, e.Provider, e.Model).add(e, Nanos(e.CostUSD), 1)
 				}
 			case n > 0: // some were already stored: sorted out below
 				partials = append(partials, partial{chunk: chunk, from: last, n: n})
@@ -526,7 +688,7 @@ func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Even
 	}
 	res.Duplicates = len(events) - res.Inserted
 	for _, p := range partials {
-		if err := addNew(ctx, tx, p, delta); err != nil {
+		if err := addNew(ctx, tx, p, d); err != nil {
 			return err
 		}
 	}
@@ -535,7 +697,7 @@ func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Even
 
 // addNew adds to the deltas the events of a partial statement that it
 // inserted.
-func addNew(ctx context.Context, tx *sql.Tx, p partial, delta func(c, p string) *totals) error {
+func addNew(ctx context.Context, tx *sql.Tx, p partial, d *deltas) error {
 	rows, err := tx.QueryContext(ctx, newKeys, p.from, p.from+p.n)
 	if err != nil {
 		return fmt.Errorf("list new events: %w", err)
@@ -562,37 +724,73 @@ func addNew(ctx context.Context, tx *sql.Tx, p partial, delta func(c, p string) 
 		// A key twice in one statement was inserted once, from its first row.
 		if e := &p.chunk[j]; fresh[e.Key] {
 			delete(fresh, e.Key)
-			delta(e.Customer, e.Period).add(e, 1)
+			d.at(e.Customer, e.Day, e.Provider, e.Model).add(e, Nanos(e.CostUSD), 1)
 		}
 	}
 	return nil
 }
 
-// applyDeltas adds the deltas to the rollup; prune drops rows a move
-// emptied (only a move can take anything away).
-func applyDeltas(ctx context.Context, tx *sql.Tx, deltas map[CustomerPeriod]*totals, prune bool) error {
-	if len(deltas) == 0 {
-		return nil
+// applyDeltas adds the deltas to the daily rollup and their sums to the
+// monthly one, and drops rows a move emptied (only a move can take
+// anything away). It returns the monthly sums by row.
+func applyDeltas(ctx context.Context, tx *sql.Tx, d *deltas) (map[CustomerPeriod]*totals, error) {
+	if len(d.m) == 0 {
+		return nil, nil
+	}
+	months := make(map[CustomerPeriod]*totals, len(d.m))
+	daily, err := tx.PrepareContext(ctx, upsertDaily)
+	if err != nil {
+		return nil, fmt.Errorf("prepare daily totals: %w", err)
+	}
+	defer daily.Close()
+	var pruneD *sql.Stmt
+	defer func() {
+		if pruneD != nil {
+			pruneD.Close()
+		}
+	}()
+	for k, t := range d.m {
+		cp := CustomerPeriod{k.customer, k.day[:7]}
+		m := months[cp]
+		if m == nil {
+			m = &totals{}
+			months[cp] = m
+		}
+		m.plus(t)
+		if len(k.day) != len("2006-01-02") {
+			continue // a day not known yet: in the month only
+		}
+		if _, err := daily.ExecContext(ctx, k.customer, k.day, k.provider, k.model, t.requests, t.failed, t.input, t.output,
+			t.cacheRead, t.cacheWrite, t.costNanos, t.unpriced); err != nil {
+			return nil, fmt.Errorf("update daily totals of %s %s %s/%s: %w", k.customer, k.day, k.provider, k.model, err)
+		}
+		if t.shrunk {
+			if pruneD == nil {
+				if pruneD, err = tx.PrepareContext(ctx, pruneDaily); err != nil {
+					return nil, fmt.Errorf("prepare prune of daily totals: %w", err)
+				}
+			}
+			if _, err := pruneD.ExecContext(ctx, k.customer, k.day, k.provider, k.model); err != nil {
+				return nil, fmt.Errorf("prune daily totals of %s %s: %w", k.customer, k.day, err)
+			}
+		}
 	}
 	st, err := tx.PrepareContext(ctx, upsertRollup)
 	if err != nil {
-		return fmt.Errorf("prepare rollup: %w", err)
+		return nil, fmt.Errorf("prepare rollup: %w", err)
 	}
 	defer st.Close()
-	for k, t := range deltas {
-		if _, err := st.ExecContext(ctx, k.Customer, k.Period, t.requests, t.failed, t.input, t.output, t.cacheRead, t.cacheWrite, t.cost, t.unpriced); err != nil {
-			return fmt.Errorf("update totals of %s %s: %w", k.Customer, k.Period, err)
+	for k, t := range months {
+		if _, err := st.ExecContext(ctx, k.Customer, k.Period, t.requests, t.failed, t.input, t.output, t.cacheRead, t.cacheWrite, t.costNanos, t.unpriced); err != nil {
+			return nil, fmt.Errorf("update totals of %s %s: %w", k.Customer, k.Period, err)
+		}
+		if t.shrunk {
+			if _, err := tx.ExecContext(ctx, pruneRollup, k.Customer, k.Period); err != nil {
+				return nil, fmt.Errorf("prune totals of %s %s: %w", k.Customer, k.Period, err)
+			}
 		}
 	}
-	if !prune {
-		return nil
-	}
-	// Rows moved away to zero are dropped so an old customer id disappears.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM rollup WHERE requests=0 AND failed=0 AND input=0 AND output=0
-		AND cache_read=0 AND cache_write=0 AND unpriced=0 AND abs(cost) < 1e-12`); err != nil {
-		return fmt.Errorf("prune empty totals: %w", err)
-	}
-	return nil
+	return months, nil
 }
 
 // mover re-bills sessions within one batch's transaction. A backfill
@@ -602,8 +800,8 @@ func applyDeltas(ctx context.Context, tx *sql.Tx, deltas map[CustomerPeriod]*tot
 // with statements prepared once per batch.
 type mover struct {
 	tx       *sql.Tx
-	periodOf PeriodFunc
-	delta    func(c, p string) *totals
+	dayOf    DayFunc
+	d        *deltas
 	sel, upd *sql.Stmt
 }
 
@@ -621,7 +819,8 @@ func (mv *mover) moveAll(ctx context.Context, moves []Move) error {
 	if err != nil {
 		return err
 	}
-	if mv.sel, err = mv.tx.PrepareContext(ctx, `SELECT id, ts, period, customer, input, output, cache_read, cache_write, cost, failed
+	if mv.sel, err = mv.tx.PrepareContext(ctx, `SELECT id, ts, period, mday, customer, provider, model, input, output,
+		cache_read, cache_write, cost_nanos, failed
 		FROM events WHERE agent = ? AND session_id = ? AND customer <> ?`); err != nil {
 		return fmt.Errorf("prepare move: %w", err)
 	}
@@ -708,22 +907,33 @@ func (mv *mover) move(ctx context.Context, m Move) error {
 	type upd struct {
 		id     int64
 		period string
+		mday   int64
 	}
 	var ups []upd
 	for rows.Next() {
 		var e Event
-		var id int64
-		var cost sql.NullFloat64
-		var failed int64
-		if err := rows.Scan(&id, &e.TimeMs, &e.Period, &e.Customer, &e.Input, &e.Output, &e.CacheRead, &e.CacheWrite, &cost, &failed); err != nil {
+		var id, md, failed int64
+		var cost sql.NullInt64
+		if err := rows.Scan(&id, &e.TimeMs, &e.Period, &md, &e.Customer, &e.Provider, &e.Model, &e.Input, &e.Output,
+			&e.CacheRead, &e.CacheWrite, &cost, &failed); err != nil {
 			rows.Close()
 			return fmt.Errorf("read events of session %s/%s: %w", m.Agent, m.SessionID, err)
 		}
-		e.CostUSD, e.Priced, e.Failed = cost.Float64, cost.Valid, failed != 0
-		mv.delta(e.Customer, e.Period).add(&e, -1)
-		np := mv.periodOf(m.Customer, e.TimeMs)
-		mv.delta(m.Customer, np).add(&e, 1)
-		ups = append(ups, upd{id, np})
+		e.Priced, e.Failed = cost.Valid, failed != 0
+		// An event stored before schema 5 without its day yet was never in
+		// a daily total: it leaves its month only.
+		from := dayOfPeriod(e.Period, md)
+		if from == "" {
+			from = e.Period
+		}
+		mv.d.at(e.Customer, from, e.Provider, e.Model).add(&e, cost.Int64, -1)
+		nd, err := checkedDay(mv.dayOf, m.Customer, e.TimeMs)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("move session %s/%s: %w", m.Agent, m.SessionID, err)
+		}
+		mv.d.at(m.Customer, nd, e.Provider, e.Model).add(&e, cost.Int64, 1)
+		ups = append(ups, upd{id, nd[:7], mday(nd)})
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
@@ -734,12 +944,12 @@ func (mv *mover) move(ctx context.Context, m Move) error {
 		return nil
 	}
 	if mv.upd == nil {
-		if mv.upd, err = mv.tx.PrepareContext(ctx, "UPDATE events SET customer = ?, period = ? WHERE id = ?"); err != nil {
+		if mv.upd, err = mv.tx.PrepareContext(ctx, "UPDATE events SET customer = ?, period = ?, mday = ? WHERE id = ?"); err != nil {
 			return fmt.Errorf("prepare move: %w", err)
 		}
 	}
 	for _, u := range ups {
-		if _, err := mv.upd.ExecContext(ctx, m.Customer, u.period, u.id); err != nil {
+		if _, err := mv.upd.ExecContext(ctx, m.Customer, u.period, u.mday, u.id); err != nil {
 			return fmt.Errorf("move event %d to %s: %w", u.id, m.Customer, err)
 		}
 	}
@@ -799,16 +1009,27 @@ func (s *Store) Sessions(ctx context.Context) ([]Session, error) {
 	return out, nil
 }
 
+// dailyPending is the meta key migration 0005 sets when it leaves events
+// without a day (SQL does not know the customers' timezones); the next
+// Reattribute gives them one and rebuilds the daily totals.
+const dailyPending = "daily_pending"
+
 // Reattribute applies a new customer mapping to the whole history: every
-// session's customer is recomputed, events follow their session, periods are
-// recomputed (a customer's timezone may differ) and the rollup is rebuilt.
-// It runs only when the mapping's fingerprint differs from the stored one.
-func (s *Store) Reattribute(ctx context.Context, fingerprint string, customerOf func(Session) string, periodOf PeriodFunc) (changed bool, err error) {
+// session's customer is recomputed, events follow their session, days and
+// periods are recomputed (a customer's timezone may differ) and both
+// rollups are rebuilt. It runs only when the mapping's fingerprint differs
+// from the stored one, or when events stored before schema 5 still need
+// their day; changed reports only the former.
+func (s *Store) Reattribute(ctx context.Context, fingerprint string, customerOf func(Session) string, dayOf DayFunc) (changed bool, err error) {
 	old, err := s.Meta(ctx, "attribution")
 	if err != nil {
 		return false, err
 	}
-	if old == fingerprint {
+	pending, err := s.Meta(ctx, dailyPending)
+	if err != nil {
+		return false, err
+	}
+	if old == fingerprint && pending == "" {
 		return false, nil
 	}
 	sessions, err := s.Sessions(ctx)
@@ -844,66 +1065,95 @@ func (s *Store) Reattribute(ctx context.Context, fingerprint string, customerOf 
 	}
 	st.Close()
 	ev.Close()
-	if err := recomputePeriods(ctx, tx, periodOf); err != nil {
+	if err := recomputeDays(ctx, tx, dayOf); err != nil {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM rollup"); err != nil {
-		return false, fmt.Errorf("clear totals: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO rollup (customer, period, requests, failed, input, output, cache_read, cache_write, cost, unpriced)
-		SELECT customer, period, SUM(failed = 0), SUM(failed), SUM(input), SUM(output), SUM(cache_read), SUM(cache_write),
-		TOTAL(cost), SUM(cost IS NULL) FROM events GROUP BY customer, period`); err != nil {
-		return false, fmt.Errorf("rebuild totals: %w", err)
+	for _, q := range [...]string{"DELETE FROM rollup", "DELETE FROM rollup_daily", rebuildRollup, rebuildDaily} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return false, fmt.Errorf("rebuild totals: %w", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('attribution', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", fingerprint); err != nil {
+		return false, fmt.Errorf("record attribution: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM meta WHERE key = ?", dailyPending); err != nil {
 		return false, fmt.Errorf("record attribution: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("commit re-attribution: %w", err)
 	}
-	return old != "", nil
+	return old != "" && old != fingerprint, nil
 }
 
-func recomputePeriods(ctx context.Context, tx *sql.Tx, periodOf PeriodFunc) error {
-	rows, err := tx.QueryContext(ctx, "SELECT id, customer, ts, period FROM events")
+// recomputeRows is how many events recomputeDays reads at a time: memory
+// stays bounded when every event changes (the first run after migration
+// 0005 gives every stored event its day).
+const recomputeRows = 20000
+
+// recomputeDays gives every event the day and period dayOf gives it now.
+// Consecutive events (by id) that change to the same day are updated with
+// one statement over their id range: events are stored in the order they
+// were read, so a run is mostly a session's calls of one day.
+func recomputeDays(ctx context.Context, tx *sql.Tx, dayOf DayFunc) error {
+	sel, err := tx.PrepareContext(ctx, "SELECT id, customer, ts, period, mday FROM events WHERE id > ? ORDER BY id LIMIT ?")
 	if err != nil {
-		return fmt.Errorf("read event periods: %w", err)
+		return fmt.Errorf("prepare day recomputation: %w", err)
 	}
-	type upd struct {
-		id     int64
-		period string
+	defer sel.Close()
+	upd, err := tx.PrepareContext(ctx, "UPDATE events SET period = ?, mday = ? WHERE id BETWEEN ? AND ?")
+	if err != nil {
+		return fmt.Errorf("prepare day recomputation: %w", err)
 	}
-	var ups []upd
-	for rows.Next() {
-		var id, ts int64
-		var c, p string
-		if err := rows.Scan(&id, &c, &ts, &p); err != nil {
+	defer upd.Close()
+	type run struct {
+		from, to int64
+		day      string
+	}
+	var runs []run
+	for last := int64(0); ; {
+		rows, err := sel.QueryContext(ctx, last, recomputeRows)
+		if err != nil {
+			return fmt.Errorf("read event days: %w", err)
+		}
+		runs = runs[:0]
+		n, open := 0, false // open: the last run ends at the previous row
+		for rows.Next() {
+			var id, ts, md int64
+			var c, p string
+			if err := rows.Scan(&id, &c, &ts, &p, &md); err != nil {
+				rows.Close()
+				return fmt.Errorf("read event days: %w", err)
+			}
+			n, last = n+1, id
+			d, err := checkedDay(dayOf, c, ts)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("recompute day of event %d: %w", id, err)
+			}
+			if d[:7] == p && mday(d) == md {
+				open = false
+				continue
+			}
+			if open && runs[len(runs)-1].day == d {
+				runs[len(runs)-1].to = id
+				continue
+			}
+			runs, open = append(runs, run{id, id, d}), true
+		}
+		if err := rows.Err(); err != nil {
 			rows.Close()
-			return fmt.Errorf("read event periods: %w", err)
+			return fmt.Errorf("read event days: %w", err)
 		}
-		if np := periodOf(c, ts); np != p {
-			ups = append(ups, upd{id, np})
-		}
-	}
-	if err := rows.Err(); err != nil {
 		rows.Close()
-		return fmt.Errorf("read event periods: %w", err)
-	}
-	rows.Close()
-	if len(ups) == 0 {
-		return nil
-	}
-	st, err := tx.PrepareContext(ctx, "UPDATE events SET period = ? WHERE id = ?")
-	if err != nil {
-		return fmt.Errorf("prepare period update: %w", err)
-	}
-	defer st.Close()
-	for _, u := range ups {
-		if _, err := st.ExecContext(ctx, u.period, u.id); err != nil {
-			return fmt.Errorf("update period of event %d: %w", u.id, err)
+		for _, r := range runs {
+			if _, err := upd.ExecContext(ctx, r.day[:7], mday(r.day), r.from, r.to); err != nil {
+				return fmt.Errorf("update day of events %d..%d: %w", r.from, r.to, err)
+			}
+		}
+		if n < recomputeRows {
+			return nil
 		}
 	}
-	return nil
 }
 
 // ErrNotFound is returned when a looked-up row does not exist.

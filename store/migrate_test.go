@@ -170,7 +170,7 @@ func TestMigrationMovesOutNumbersNoBillCanHold(t *testing.T) {
 		t.Errorf("%d events left, want 3", n)
 	}
 	// A move of the session no longer meets Inf - Inf.
-	if _, err := s.Commit(ctx, &Batch{Moves: []Move{{Agent: "main", SessionID: "s", Customer: "zed"}}}, func(string, int64) string { return "2026-11" }); err != nil {
+	if _, err := s.Commit(ctx, &Batch{Moves: []Move{{Agent: "main", SessionID: "s", Customer: "zed"}}}, func(string, int64) string { return "2026-11-15" }); err != nil {
 		t.Errorf("move after the migration: %v", err)
 	}
 }

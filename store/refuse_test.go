@@ -38,13 +38,13 @@ func refuseBatch(n int) *Batch {
 func checkRest(t *testing.T, s *Store, good []Event) {
 	t.Helper()
 	ctx := context.Background()
-	want := Usage{Customer: "a", Period: "2026-11", Requests: 1, Input: 5, Output: 1, CostUSD: 0.25}
+	want := Usage{Customer: "a", Period: "2026-11", Requests: 1, Input: 5, Output: 1, CostNanos: 250_000_000}
 	for _, e := range good {
 		want.Requests++
 		want.Input += e.Input
 		want.Output += e.Output
 		if e.Priced {
-			want.CostUSD += e.CostUSD
+			want.CostNanos += Nanos(e.CostUSD)
 		} else {
 			want.Unpriced++
 		}
@@ -53,9 +53,8 @@ func checkRest(t *testing.T, s *Store, good []Event) {
 	if err != nil || len(us) != 1 {
 		t.Fatalf("usage %+v %v", us, err)
 	}
-	got, w := us[0], want
-	got.CostUSD, w.CostUSD = 0, 0
-	if got != w || math.Abs(us[0].CostUSD-want.CostUSD) > 1e-9 {
+	want.CostUSD = USD(want.CostNanos)
+	if us[0] != want {
 		t.Errorf("totals %+v, want %+v", us[0], want)
 	}
 	if n, err := s.EventCount(ctx); err != nil || n != int64(len(good))+1 {
@@ -84,7 +83,7 @@ func storeOldSession(t *testing.T, s *Store) {
 func TestNumbersNoBillCanHoldAreRejectedAndTheRestCommitted(t *testing.T) {
 	s, _ := openTemp(t)
 	storeOldSession(t, s)
-	b := refuseBatch(20)
+	b := refuseBatch(30)
 	good := append([]Event(nil), b.Events...)
 	bad := map[string]Event{}
 	for i, mod := range []func(*Event){
@@ -97,6 +96,9 @@ func TestNumbersNoBillCanHoldAreRejectedAndTheRestCommitted(t *testing.T) {
 		func(e *Event) { e.CacheRead = -1 },
 		func(e *Event) { e.CacheWrite = -1 },
 		func(e *Event) { e.CostUSD = 1e308 }, // two of them make +Inf
+		// Just above the bound: 1e21 nano-dollars would overflow int64.
+		func(e *Event) { e.CostUSD = 1e6 * (1 + 1e-15) },
+		func(e *Event) { e.CostUSD = 1e12 },
 		func(e *Event) { e.Input = 1e16 },
 	} {
 		e := refuseEvent(100 + i)
@@ -241,7 +243,7 @@ func TestBusyIsRetriedNotRejected(t *testing.T) {
 		t.Errorf("busy (%v) taken for bad data: it would be bisected and its events dropped", busy)
 	}
 	holder.Rollback()
-	_, constraint := s.w.Exec(`INSERT INTO rollup(customer, period, cost) VALUES('a', '2026-11', NULL)`)
+	_, constraint := s.w.Exec(`INSERT INTO rollup(customer, period, cost_nanos) VALUES('a', '2026-11', NULL)`)
 	if !refusedData(constraint) {
 		t.Errorf("a NOT NULL constraint (%v) not taken for bad data", constraint)
 	}

@@ -43,7 +43,7 @@ func TestOpenCreatesPrivateWALDatabase(t *testing.T) {
 	s2.Close()
 }
 
-func period(string, int64) string { return "2026-11" }
+func period(string, int64) string { return "2026-11-15" }
 
 func TestCommitIsIdempotentAndKeepsTotals(t *testing.T) {
 	s, _ := openTemp(t)

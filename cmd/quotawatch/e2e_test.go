@@ -998,7 +998,9 @@ func (c *e2eCorpus) call(f *e2eGenFile) []byte {
 		u.Requests = 1
 	}
 	m["message"].(map[string]any)["usage"].(map[string]any)["cost"] = map[string]any{"total": cost}
-	u.CostUSD = cost
+	// The store rounds each call's cost once, to the nearest nano-dollar
+	// (store.Nanos), and adds integers: the expectation rounds alike.
+	u.CostUSD = math.Round(cost*1e9) / 1e9
 	w := c.want[f.customer]
 	w.add(u)
 	c.want[f.customer] = w

@@ -127,7 +127,7 @@ func (a *app) openStore(ctx context.Context, c *Config) (*store.Store, error) {
 		return nil, err
 	}
 	attr := c.attributor()
-	changed, err := st.Reattribute(ctx, attr.Fingerprint(), attr.CustomerOf, attr.PeriodOf)
+	changed, err := st.Reattribute(ctx, attr.Fingerprint(), attr.CustomerOf, attr.DayOf)
 	if err != nil {
 		st.Close()
 		return nil, err
