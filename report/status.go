@@ -108,7 +108,7 @@ func ReadStatus(ctx context.Context, st *store.Store, sources []Source, now time
 	if err != nil {
 		return s, err
 	}
-	cursors, err := st.Cursors(ctx)
+	cursors, err := st.CursorStatuses(ctx)
 	if err != nil {
 		return s, err
 	}

@@ -108,3 +108,86 @@ func (s *Store) SizeBytes() (int64, error) {
 	}
 	return n, nil
 }
+
+// LastActiveDays returns, for every customer with usage in period, the last
+// day of the period (YYYY-MM-DD in its timezone) on which it made a call.
+// Each customer's day is one seek in rollup_daily's primary key, so the
+// dashboard's front page stays fast with thousands of customers.
+func (s *Store) LastActiveDays(ctx context.Context, period string) (map[string]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT customer,
+		(SELECT MAX(day) FROM rollup_daily d WHERE d.customer = r.customer AND d.day BETWEEN ? AND ?)
+		FROM rollup r WHERE r.period = ?`, period+"-01", period+"-31", period)
+	if err != nil {
+		return nil, fmt.Errorf("read last active days of %s: %w", period, err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var c string
+		var d sql.NullString
+		if err := rows.Scan(&c, &d); err != nil {
+			return nil, fmt.Errorf("read last active days of %s: %w", period, err)
+		}
+		if d.Valid {
+			out[c] = d.String
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read last active days of %s: %w", period, err)
+	}
+	return out, nil
+}
+
+// CursorStatuses is Cursors read through the reader pool: the dashboard
+// must never wait for, or hold up, the ingest writer's one connection.
+func (s *Store) CursorStatuses(ctx context.Context) ([]Cursor, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT source, item, '', updated_ms FROM cursors ORDER BY source, item`)
+	if err != nil {
+		return nil, fmt.Errorf("read cursors: %w", err)
+	}
+	defer rows.Close()
+	var out []Cursor
+	for rows.Next() {
+		var c Cursor
+		if err := rows.Scan(&c.Source, &c.Item, &c.State, &c.UpdatedMs); err != nil {
+			return nil, fmt.Errorf("read cursors: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read cursors: %w", err)
+	}
+	return out, nil
+}
+
+// SessionsOf returns the sessions billed to customer, through the reader
+// pool (see CursorStatuses).
+func (s *Store) SessionsOf(ctx context.Context, customer string) ([]Session, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT agent, session_id, session_key, channel, peer, hint, origin, customer, first_ms
+		FROM sessions WHERE customer = ?`, customer)
+	if err != nil {
+		return nil, fmt.Errorf("read sessions of %s: %w", customer, err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		var x Session
+		if err := rows.Scan(&x.Agent, &x.SessionID, &x.Key, &x.Channel, &x.Peer, &x.Hint, &x.Origin, &x.Customer, &x.FirstMs); err != nil {
+			return nil, fmt.Errorf("read sessions of %s: %w", customer, err)
+		}
+		out = append(out, x)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read sessions of %s: %w", customer, err)
+	}
+	return out, nil
+}
+
+// Ping checks that the database answers a read.
+func (s *Store) Ping(ctx context.Context) error {
+	var n int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
+		return fmt.Errorf("ping %s: %w", s.path, err)
+	}
+	return nil
+}

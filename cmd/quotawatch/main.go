@@ -190,6 +190,10 @@ func (a *app) run(ctx context.Context) error {
 	if len(c.Sources) == 0 {
 		return cfgErr("sources", "no source configured; quotawatch run needs at least one")
 	}
+	webToken, err := c.webToken()
+	if err != nil {
+		return err
+	}
 	// One writer per database: a second run would ingest and alert twice
 	// over. The lock is taken before the database is touched.
 	lock, err := store.LockWriter(c.Store.Path, "run")
@@ -209,12 +213,18 @@ func (a *app) run(ctx context.Context) error {
 	}
 	// OnCommit runs on the ingest writer: Kick never blocks it.
 	m.OnCommit = func(store.CommitResult) { ad.Kick() }
+	caughtUp, stopWeb, err := a.startWeb(c, st, m, webToken)
+	if err != nil {
+		return err
+	}
+	defer stopWeb()
 	stopAlerts := a.runAlerts(ctx, ad)
 	a.log.Info("quotawatch running", "version", Version, "db", c.Store.Path, "sources", len(c.Sources), "notify", c.Notify.Channel)
 	err = m.Run(ctx, func() {
 		a.log.Info("caught up; following")
 		a.logSources("read at catch-up", m.Stats().Sources)
 		ad.Ready()
+		caughtUp()
 	})
 	stopAlerts()
 	s := m.Stats()
