@@ -97,7 +97,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.dbFile, "db", "", "database file (overrides store.path)")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	root.AddCommand(a.runCmd(), a.backfillCmd(), a.usageCmd(), a.configCmd(), a.versionCmd())
-	root.AddCommand(a.checkCmd(), a.alertsCmd(), a.dbCmd())
+	root.AddCommand(a.checkCmd(), a.alertsCmd(), a.dbCmd(), a.statusCmd())
 	return root
 }
 
