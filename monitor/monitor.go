@@ -114,7 +114,7 @@ type Monitor struct {
 	wg       sync.WaitGroup
 	writeErr atomic.Value
 	health   health // what Health reports (readiness)
-	refused  int64 // events the store rejected so far (writer goroutine only)
+	refused  int64  // events the store rejected so far (writer goroutine only)
 }
 
 // New creates a monitor over an open store.

@@ -131,12 +131,12 @@ func CustomerDetail(ctx context.Context, st *store.Store, b *Book, customer, per
 
 // SessionOf is one session billed to a customer, as its page lists it.
 type SessionOf struct {
-	Agent     string `json:"agent"`
-	SessionID string `json:"session_id"`
-	Key       string `json:"session_key"`
-	Channel   string `json:"channel"`
-	Peer      string `json:"peer"`
-	Origin    string `json:"origin"` // how it was attributed: store, envelope, name, log
+	Agent     string  `json:"agent"`
+	SessionID string  `json:"session_id"`
+	Key       string  `json:"session_key"`
+	Channel   string  `json:"channel"`
+	Peer      string  `json:"peer"`
+	Origin    string  `json:"origin"` // how it was attributed: store, envelope, name, log
 	FirstSeen *string `json:"first_seen"`
 	firstMs   int64
 }
