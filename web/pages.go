@@ -685,6 +685,20 @@ type sourcesPage struct {
 // source.
 const maxItems = 500
 
+// humanSeconds is a lag as an operator reads it: 42 s, 7 min, 3 h 5 min, 5 d 2 h.
+func humanSeconds(f float64) string {
+	d := time.Duration(f * float64(time.Second))
+	switch {
+	case d < time.Minute:
+		return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64) + " s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + " min"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d/time.Hour)) + " h " + strconv.Itoa(int(d%time.Hour/time.Minute)) + " min"
+	}
+	return strconv.Itoa(int(d/(24*time.Hour))) + " d " + strconv.Itoa(int(d%(24*time.Hour)/time.Hour)) + " h"
+}
+
 func humanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
