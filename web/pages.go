@@ -61,6 +61,7 @@ func newPages() (*pages, error) {
 			"add64":  func(a, b int64) int64 { return a + b },
 			"sub":    func(a, b float64) float64 { return a - b },
 			"int64":  func(n int) int64 { return int64(n) },
+			"dur":    humanSeconds,
 		}
 		t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 		if err != nil {
