@@ -46,8 +46,9 @@ type Live struct {
 	// CaughtUp is set once the first catch-up is committed.
 	CaughtUp bool
 	Started  time.Time
-	Stats    monitor.Stats
-	Health   monitor.Health
+	// Stats are the ingest counters (zero until CaughtUp).
+	Stats  monitor.Stats
+	Health monitor.Health
 }
 
 // WedgedAfter is how long one commit may take before /readyz calls the

@@ -138,7 +138,13 @@ func (a *app) startWeb(c *Config, st *store.Store, m *monitor.Monitor, token str
 	h, err := web.New(web.Options{Store: st, Book: c.book(), Sources: c.reportSources(), Clock: a.now, Token: token,
 		Language: c.Alerts.Language, Version: Version, Log: a.log,
 		Live: func() web.Live {
-			return web.Live{CaughtUp: caught.Load(), Started: started, Stats: m.Stats(), Health: m.Health()}
+			l := web.Live{CaughtUp: caught.Load(), Started: started, Health: m.Health()}
+			// Monitor.Run sets up what Stats reads before the first
+			// catch-up ends (which caught publishes), not before it starts.
+			if l.CaughtUp {
+				l.Stats = m.Stats()
+			}
+			return l
 		}})
 	if err != nil {
 		return nil, nil, err
