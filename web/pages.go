@@ -594,6 +594,11 @@ func (s *server) customer(w http.ResponseWriter, r *http.Request) {
 		display = cu.DisplayName()
 	}
 	p.Row = newRowView(row, display, "", "", t)
+	// TODO(merge wip-forecast): once report.Row carries ProjectedLimitDate
+	// and Pace, show them in the hero beside the month-end forecast
+	// (customer.html, class "legend") and as a column on the front page.
+	// TODO(merge wip-digest): the digest's store queries (what changed
+	// since yesterday) belong on the front page above the table.
 	p.Title = p.Row.Display
 	loc := s.o.Book.LocationOf(id)
 	p.Timezone = loc.String()
