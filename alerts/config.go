@@ -7,11 +7,43 @@ import (
 	"net/url"
 )
 
-// Threshold is one warning level.
+// Threshold is one warning level: a percent of the limit reached, or a
+// pre-warning (ProjectedPercent set, Percent zero) when the forecast
+// reaches ProjectedPercent by the end of the month while the actual usage
+// is at least MinPercent and below 100 %.
 type Threshold struct {
 	Percent float64 `mapstructure:"percent" json:"percent"`
-	To      string  `mapstructure:"to" json:"to"` // customer | operator
-	Flag    bool    `mapstructure:"flag" json:"flag,omitempty"`
+	// ProjectedPercent makes the threshold a pre-warning on the forecast.
+	ProjectedPercent float64 `mapstructure:"projected_percent" json:"projected_percent,omitempty"`
+	// MinPercent is the least actual usage a pre-warning needs.
+	MinPercent float64 `mapstructure:"min_percent" json:"min_percent,omitempty"`
+	To         string  `mapstructure:"to" json:"to"` // customer | operator
+	Flag       bool    `mapstructure:"flag" json:"flag,omitempty"`
+}
+
+// Pace reports whether the threshold is a pre-warning on the forecast.
+func (t Threshold) Pace() bool { return t.ProjectedPercent > 0 }
+
+// Key is the threshold's value in the outbox's unique key: Percent, or
+// minus ProjectedPercent for a pre-warning. The sign keeps a pre-warning's
+// row apart from the warning at the same number (projected 100 % is not
+// 100 % reached) without a new column, every row written before stays
+// valid, and the outbox's "a higher threshold sent later supersedes a
+// pending lower one" never lets a pre-warning silence a real warning.
+func (t Threshold) Key() float64 {
+	if t.Pace() {
+		return -t.ProjectedPercent
+	}
+	return t.Percent
+}
+
+// FormatThreshold prints an outbox threshold value for people: "80", or
+// "projected 100" for a pre-warning's negative key.
+func FormatThreshold(key float64) string {
+	if key < 0 {
+		return "projected " + FormatPercent(-key)
+	}
+	return FormatPercent(key)
 }
 
 // Config is the alerts part of the configuration.
@@ -24,8 +56,9 @@ type Config struct {
 	DegradedAfterLimit bool        `mapstructure:"degraded_after_limit" json:"degraded_after_limit"`
 	Thresholds         []Threshold `mapstructure:"thresholds" json:"thresholds"`
 	// Templates overrides the message of a threshold: key "<percent>" for
-	// every language or "<percent>_<language>" (e.g. "80", "100_en"), value a
-	// Go text/template (see docs/alerts.md for the fields).
+	// every language or "<percent>_<language>" (e.g. "80", "100_en"), or
+	// "projected_<percent>[_<language>]" for a pre-warning; value a Go
+	// text/template (see docs/alerts.md for the fields).
 	Templates map[string]string `mapstructure:"templates" json:"templates,omitempty"`
 }
 

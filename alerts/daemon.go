@@ -13,8 +13,9 @@ import (
 )
 
 // Daemon runs the checks and deliveries inside `quotawatch run`: a check on
-// the cron schedule, a debounced check after ingested batches, and a
-// delivery worker that retries due outbox rows.
+// the cron schedule, a debounced check after ingested batches, the daily
+// digest on its own schedule, and a delivery worker that retries due
+// outbox rows.
 type Daemon struct {
 	Checker   *Checker
 	Deliverer *Deliverer
@@ -29,6 +30,12 @@ type Daemon struct {
 	// check`) may add rows it cannot be told about.
 	Poll time.Duration
 	Log  *slog.Logger
+	// Digest, when set, records the operator's daily digest on
+	// DigestSchedule (alerts.digest_schedule, "" = DefaultDigestSchedule)
+	// in Location, and once the first catch-up is done if today's
+	// scheduled time has passed without one (the sidecar was down).
+	Digest         *Digester
+	DigestSchedule string
 
 	once      sync.Once
 	readyOnce sync.Once
@@ -36,6 +43,9 @@ type Daemon struct {
 	wake      chan struct{}
 	readyCh   chan struct{}
 	checkMu   sync.Mutex
+
+	digestMu    sync.Mutex
+	digestSched cron.Schedule
 }
 
 func (d *Daemon) init() {
@@ -147,8 +157,29 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("alerts.schedule %q: %w", d.Schedule, err)
 		}
 	}
+	if d.Digest != nil {
+		sched, err := d.digestSchedule()
+		if err != nil {
+			return err
+		}
+		c.Schedule(sched, cron.FuncJob(func() { d.digestNow(ctx) }))
+	}
 	c.Start()
 	var wg sync.WaitGroup
+	if d.Digest != nil {
+		// A digest missed while the sidecar was down goes out once the
+		// backlog is read, if its day is not over.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer d.guard("digest catch-up")
+			select {
+			case <-ctx.Done():
+			case <-d.readyCh:
+				d.digestNow(ctx)
+			}
+		}()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()

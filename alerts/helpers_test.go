@@ -284,7 +284,7 @@ func (r *rig) use(customer string, n, failed int, at time.Time) {
 			TimeMs: at.UnixMilli(), Period: report.PeriodOf(at, riyadh), Customer: customer, Provider: "p", Model: "m",
 			Input: 100, Output: 10, Priced: true, CostUSD: 0.001, Failed: i >= n})
 	}
-	if _, err := r.st.Commit(context.Background(), b, func(string, int64) string { return at.In(riyadh).Format("2006-01-02") }); err != nil {
+	if _, err := r.st.Commit(context.Background(), b, func(string, int64) string { return report.DayOf(at, riyadh) }); err != nil {
 		r.t.Fatal(err)
 	}
 }

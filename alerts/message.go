@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/quotawatch/quotawatch/report"
 )
@@ -42,6 +43,19 @@ type MessageData struct {
 	// message promise "slower replies (without AI)".
 	Degraded bool
 	Language string
+	// ProjectedPercent is the forecast's month-end usage, whole percent
+	// rounded down, e.g. "127" ("" with no projection).
+	ProjectedPercent string
+	// LimitDate is the day the limit is reached at this pace, in the
+	// message's language with Western digits: "21 December", "21 ديسمبر"
+	// ("" when the forecast has it last, or with no projection).
+	LimitDate string
+	// LimitDay is the day of the month of LimitDate, e.g. "21".
+	LimitDay string
+	// ForecastAgrees is true when there is a projection and it stays
+	// within the limit to the end of the month: only then does the 80 %
+	// message say "it should last until the end of the month".
+	ForecastAgrees bool
 }
 
 // Vars is the data as a flat map: the WhatsApp template's body parameters
@@ -50,12 +64,47 @@ func (d MessageData) Vars() map[string]string {
 	return map[string]string{
 		"customer": d.Customer, "name": d.Name, "tier": d.Tier, "period": d.Period, "threshold": d.Threshold,
 		"percent": d.Percent, "used": d.Used, "limit": d.Limit, "unit": d.Unit, "upgrade_url": d.UpgradeURL,
-		"language": d.Language,
+		"language": d.Language, "projected_percent": d.ProjectedPercent, "limit_date": d.LimitDate,
 	}
 }
 
 // VarNames are the keys of Vars, for validating template_params.
-var VarNames = []string{"customer", "name", "tier", "period", "threshold", "percent", "used", "limit", "unit", "upgrade_url", "language"}
+var VarNames = []string{"customer", "name", "tier", "period", "threshold", "percent", "used", "limit", "unit", "upgrade_url", "language",
+	"projected_percent", "limit_date"}
+
+// monthNames are the Gregorian months as the messages name them.
+var monthNames = map[string][12]string{
+	"ar": {"يناير", "فبراير", "مارس", "أبريل", "مايو", "يونيو", "يوليو", "أغسطس", "سبتمبر", "أكتوبر", "نوفمبر", "ديسمبر"},
+	"en": {"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
+}
+
+// FormatDay prints a YYYY-MM-DD day as a message says it in lang, with
+// Western digits: "21 December", "21 ديسمبر". A malformed day is returned
+// as it is.
+func FormatDay(day, lang string) string {
+	t, err := time.Parse("2006-01-02", day)
+	if err != nil {
+		return day
+	}
+	names, ok := monthNames[lang]
+	if !ok {
+		names = monthNames["en"]
+	}
+	return strconv.Itoa(t.Day()) + " " + names[t.Month()-1]
+}
+
+// WithForecast fills the forecast fields from f (nil: no projection).
+func (d *MessageData) WithForecast(f *report.Forecast) {
+	d.ProjectedPercent, d.LimitDate, d.LimitDay, d.ForecastAgrees = "", "", "", f.Agrees()
+	if f == nil {
+		return
+	}
+	d.ProjectedPercent = FormatPercent(math.Floor(f.ProjectedPercent + percentEpsilon))
+	if f.LimitDate != "" {
+		d.LimitDate = FormatDay(f.LimitDate, d.Language)
+		d.LimitDay = strings.TrimLeft(f.LimitDate[8:], "0")
+	}
+}
 
 // FormatAmount prints a used or limit amount in its unit: whole numbers for
 // requests and tokens, cents for money.
@@ -103,13 +152,19 @@ func UnitName(unit, lang string) string {
 
 // Message kinds: which default text a threshold uses.
 const (
-	kindWarning  = "warning"  // customer, below 100 %: the seed's 80 % text
-	kindLimit    = "limit"    // customer, 100 % and above: the seed's 100 % text
-	kindOperator = "operator" // operator: review by hand
+	kindWarning      = "warning"       // customer, below 100 %: the seed's 80 % text
+	kindLimit        = "limit"         // customer, 100 % and above: the seed's 100 % text
+	kindOperator     = "operator"      // operator: review by hand
+	kindPace         = "pace"          // customer pre-warning: the limit is reached on a day
+	kindPaceOperator = "pace_operator" // operator pre-warning
 )
 
 func kindOf(t Threshold) string {
 	switch {
+	case t.Pace() && t.To == ToOperator:
+		return kindPaceOperator
+	case t.Pace():
+		return kindPace
 	case t.To == ToOperator:
 		return kindOperator
 	case t.Percent >= 100:
@@ -127,7 +182,9 @@ var defaultTemplates = map[string]string{
 
 لقد استهلكت {{.Threshold}}% من حدك الشهري للذكاء الاصطناعي ({{.Used}} من {{.Limit}} {{.Unit}}).
 
-متوقع تكفيك لنهاية الشهر، بس لو تحتاج أكثر، ترقى للباقة Pro.
+{{if .ForecastAgrees}}متوقع تكفيك لنهاية الشهر، بس لو تحتاج أكثر، ترقى للباقة Pro.
+{{- else if .LimitDate}}بهالمعدل راح توصل لحدك الشهري يوم {{.LimitDate}}، ولو تحتاج أكثر، ترقى للباقة Pro.
+{{- else}}لو تحتاج أكثر، ترقى للباقة Pro.{{end}}
 {{- with .UpgradeURL}}
 
 للترقية: {{.}}{{end}}`,
@@ -143,11 +200,22 @@ var defaultTemplates = map[string]string{
 	kindOperator + "_ar": `⚠️ quotawatch: العميل {{.Name}} ({{.Customer}}، باقة {{.Tier}}) وصل {{.Percent}}% من حده الشهري ({{.Used}} من {{.Limit}} {{.Unit}}) لشهر {{.Period}}.
 
 تجاوز حد {{.Threshold}}%: راجع حسابه يدوياً.`,
+	kindPace + "_ar": `مرحبا {{.Name}}! 👋
+
+استهلكت {{.Percent}}% من حدك الشهري للذكاء الاصطناعي ({{.Used}} من {{.Limit}} {{.Unit}})، وبهالمعدل راح توصل للحد يوم {{.LimitDate}}.
+
+لو تحتاج أكثر، ترقى للباقة Pro.
+{{- with .UpgradeURL}}
+
+للترقية: {{.}}{{end}}`,
+	kindPaceOperator + "_ar": `⚠️ quotawatch: العميل {{.Name}} ({{.Customer}}، باقة {{.Tier}}) عند {{.Percent}}% من حده الشهري ({{.Used}} من {{.Limit}} {{.Unit}}) لشهر {{.Period}}، وبهالمعدل يوصل للحد يوم {{.LimitDate}} (المتوقع {{.ProjectedPercent}}% بنهاية الشهر).`,
 	kindWarning + "_en": `Hi {{.Name}}! 👋
 
 You have used {{.Threshold}}% of your monthly AI limit ({{.Used}} of {{.Limit}} {{.Unit}}).
 
-It should last you to the end of the month, but if you need more, upgrade to the Pro plan.
+{{if .ForecastAgrees}}It should last you to the end of the month, but if you need more, upgrade to the Pro plan.
+{{- else if .LimitDate}}At this pace you will reach your limit on {{.LimitDate}}; if you need more, upgrade to the Pro plan.
+{{- else}}If you need more, upgrade to the Pro plan.{{end}}
 {{- with .UpgradeURL}}
 
 To upgrade: {{.}}{{end}}`,
@@ -160,6 +228,15 @@ For unlimited use, upgrade to the Pro plan for 199 SAR/month.
 {{- with .UpgradeURL}}
 
 Contact us: {{.}}{{end}}`,
+	kindPace + "_en": `Hi {{.Name}}! 👋
+
+You have used {{.Percent}}% of your monthly AI limit ({{.Used}} of {{.Limit}} {{.Unit}}). At this pace you will reach your limit on {{.LimitDate}}.
+
+If you need more, upgrade to the Pro plan.
+{{- with .UpgradeURL}}
+
+To upgrade: {{.}}{{end}}`,
+	kindPaceOperator + "_en": `⚠️ quotawatch: customer {{.Name}} ({{.Customer}}, tier {{.Tier}}) is at {{.Percent}}% of the monthly limit ({{.Used}} of {{.Limit}} {{.Unit}}) for {{.Period}} and, at this pace, reaches it on {{.LimitDate}} ({{.ProjectedPercent}}% projected by the end of the month).`,
 	kindOperator + "_en": `⚠️ quotawatch: customer {{.Name}} ({{.Customer}}, tier {{.Tier}}) is at {{.Percent}}% of the monthly limit ({{.Used}} of {{.Limit}} {{.Unit}}) for {{.Period}}.
 
 Over the {{.Threshold}}% threshold: review this customer by hand.`,
@@ -171,20 +248,24 @@ type Templates struct {
 	byKey map[string]*template.Template
 }
 
-var overrideKey = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)(?:_([a-z]{2,3}))?$`)
+var overrideKey = regexp.MustCompile(`^(projected_)?([0-9]+(?:\.[0-9]+)?)(?:_([a-z]{2,3}))?$`)
 
-// ParseOverrideKey splits an alerts.templates key ("80", "100_en") into the
-// threshold and the language ("" = every language).
-func ParseOverrideKey(k string) (percent float64, lang string, err error) {
+// ParseOverrideKey splits an alerts.templates key ("80", "100_en",
+// "projected_100_ar") into the threshold's Key (negative for a
+// pre-warning) and the language ("" = every language).
+func ParseOverrideKey(k string) (key float64, lang string, err error) {
 	m := overrideKey.FindStringSubmatch(strings.ToLower(k))
 	if m == nil {
-		return 0, "", fmt.Errorf("template key %q: want <percent> or <percent>_<language>, e.g. 80 or 100_en", k)
+		return 0, "", fmt.Errorf("template key %q: want <percent>, <percent>_<language> or projected_<percent>[_<language>], e.g. 80, 100_en or projected_100", k)
 	}
-	p, err := strconv.ParseFloat(m[1], 64)
+	p, err := strconv.ParseFloat(m[2], 64)
 	if err != nil {
 		return 0, "", fmt.Errorf("template key %q: %w", k, err)
 	}
-	return p, m[2], nil
+	if m[1] != "" {
+		p = -p
+	}
+	return p, m[3], nil
 }
 
 // NewTemplates parses the embedded defaults and the configured overrides.
@@ -223,12 +304,13 @@ func NewTemplates(overrides map[string]string) (*Templates, error) {
 
 func sampleData() MessageData {
 	return MessageData{Customer: "omar-001", Name: "عمر", Tier: "standard", Period: "2026-11", Threshold: "80", Percent: "80",
-		Used: "2400", Limit: "3000", Unit: "طلب", UpgradeURL: "https://wa.me/966500000000", Language: "ar"}
+		Used: "2400", Limit: "3000", Unit: "طلب", UpgradeURL: "https://wa.me/966500000000", Language: "ar",
+		ProjectedPercent: "127", LimitDate: "21 نوفمبر", LimitDay: "21"}
 }
 
 // Render produces the message for threshold t in lang.
 func (ts *Templates) Render(t Threshold, lang string, d MessageData) (string, error) {
-	p := FormatPercent(t.Percent)
+	p := FormatPercent(t.Key())
 	candidates := []string{"override_" + p + "_" + lang, "override_" + p, "default_" + kindOf(t) + "_" + lang, "default_" + kindOf(t) + "_en"}
 	for _, k := range candidates {
 		tpl := ts.byKey[k]
@@ -237,9 +319,9 @@ func (ts *Templates) Render(t Threshold, lang string, d MessageData) (string, er
 		}
 		var buf bytes.Buffer
 		if err := tpl.Execute(&buf, d); err != nil {
-			return "", fmt.Errorf("render %s message for %s: %w", p+"%", d.Customer, err)
+			return "", fmt.Errorf("render %s%% message for %s: %w", FormatThreshold(t.Key()), d.Customer, err)
 		}
 		return strings.TrimSpace(buf.String()), nil
 	}
-	return "", fmt.Errorf("render %s%% message for %s: no template", p, d.Customer)
+	return "", fmt.Errorf("render %s%% message for %s: no template", FormatThreshold(t.Key()), d.Customer)
 }

@@ -9,7 +9,8 @@ import (
 
 func sample(lang string) MessageData {
 	return MessageData{Customer: "omar-001", Name: "عمر", Tier: "standard", Period: "2026-11", Threshold: "80", Percent: "80",
-		Used: "2400", Limit: "3000", Unit: UnitName(report.UnitRequests, lang), UpgradeURL: "https://wa.me/966507407827", Language: lang}
+		Used: "2400", Limit: "3000", Unit: UnitName(report.UnitRequests, lang), UpgradeURL: "https://wa.me/966507407827", Language: lang,
+		ForecastAgrees: true}
 }
 
 func TestDefaultMessages(t *testing.T) {
@@ -18,7 +19,7 @@ func TestDefaultMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	th := DefaultThresholds()
-	// The seed's 80 % text, placeholders filled.
+	// The seed's 80 % text, placeholders filled (the forecast agrees).
 	got, err := ts.Render(th[0], "ar", sample("ar"))
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -26,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -464,20 +466,28 @@ type ocDB struct {
 	raw   []ocRawRow
 	out   []byte
 	lastS string
+	// full says the batch being collected reached ocBatchBytes.
+	full bool
+	// token names this reader to the batch aggregate (ocCollectors).
+	token int64
 }
 
-// ocRawRow is a row as scanned, before decoding; its byte slices point
-// into ocDB.arena.
+// ocRawRow is a row as collected, before decoding; json and zstd are
+// [start, end) offsets into ocDB.arena (offsets, not slices: the arena may
+// move while a batch grows).
 type ocRawRow struct {
 	rowID     int64
 	session   string
 	seq       int64
 	createdAt int64
-	json      []byte
-	zstd      []byte
+	json      [2]int
+	zstd      [2]int
 	utf8Bytes int64
 	hasJSON   bool
 	hasZstd   bool
+	// err says why the row's values cannot be used (a type OpenClaw never
+	// writes); the row reaches the callback as a bad row.
+	err error
 }
 
 // ocRow is one transcript_events row handed to ReadSince's callback.
@@ -552,12 +562,15 @@ func ocSum(session []byte, seq, createdAt int64, content []byte) uint64 {
 	return h.Sum64()
 }
 
-// contentExpr selects a row's stored event bytes, whichever column holds them.
-func (d *ocDB) contentExpr() string {
+// markCols selects what ocSum hashes of a row. The casts change nothing in
+// OpenClaw's STRICT table; in a table without STRICT they keep a value of
+// another type from failing the scan (such a row is a bad row, not a
+// wedge). The stored event bytes come from whichever column holds them.
+func (d *ocDB) markCols() string {
 	if d.hasZstd {
-		return "coalesce(CAST(event_json AS BLOB), event_zstd)"
+		return "session_id, CAST(seq AS INTEGER), CAST(created_at AS INTEGER), coalesce(CAST(event_json AS BLOB), event_zstd)"
 	}
-	return "CAST(event_json AS BLOB)"
+	return "session_id, CAST(seq AS INTEGER), CAST(created_at AS INTEGER), CAST(event_json AS BLOB)"
 }
 
 // openOCDB opens an agent database read-only and checks its schema: an
@@ -578,14 +591,15 @@ func openOCDB(path, agent string) (*ocDB, error) {
 	// that interleaves Sessions with a read.
 	db.SetMaxOpenConns(3)
 	db.SetMaxIdleConns(3)
-	d := &ocDB{Path: path, Agent: agent, db: db}
+	d := &ocDB{Path: path, Agent: agent, db: db, token: ocNextToken.Add(1)}
+	ocCollectors.Store(d.token, d)
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		d.dev, d.ino = uint64(st.Dev), uint64(st.Ino)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := d.init(ctx); err != nil {
-		db.Close()
+		d.Close()
 		return nil, err
 	}
 	return d, nil
@@ -688,6 +702,7 @@ func (d *ocDB) init(ctx context.Context) error {
 
 // Close releases the connections.
 func (d *ocDB) Close() error {
+	ocCollectors.Delete(d.token)
 	if d.watch != nil {
 		d.watch.Close()
 	}
@@ -944,16 +959,20 @@ func (d *ocDB) ReadSince(ctx context.Context, cur ocCursor, max int, fn func(ocR
 		cur = ocCursor{}
 	}
 	cur.DB = d.ident
+	// base is the last cursor with a full set of marks: the batches in
+	// between carry only a mark at their own top, and fall back to base's.
+	base := cur
 	done := 0
 	for max <= 0 || done < max {
 		limit := ocBatchRows
 		if max > 0 && max-done < limit {
 			limit = max - done
 		}
+		last := max > 0 && done+limit >= max
 		var next ocCursor
 		err := ocRetry(ctx, func() error {
 			var err error
-			next, err = d.readBatch(ctx, cur, limit)
+			next, err = d.readBatch(ctx, cur, base, limit, last)
 			return err
 		})
 		if err != nil {
@@ -967,23 +986,24 @@ func (d *ocDB) ReadSince(ctx context.Context, cur ocCursor, max int, fn func(ocR
 		n := len(d.raw)
 		done += n
 		cur = next
-		if n < limit && !d.arenaFull() {
+		if n < limit && !d.full {
 			break
 		}
 	}
 	return cur, nil
 }
 
-// arenaFull reports whether the last batch stopped on its byte budget
-// rather than on the end of the table.
-func (d *ocDB) arenaFull() bool { return len(d.arena) >= ocBatchBytes }
-
 // readBatch is one read transaction: find where to resume (the highest
 // intact mark), read up to limit rows after it into d.raw, and compute the
-// cursor after them, all against one snapshot.
-func (d *ocDB) readBatch(ctx context.Context, cur ocCursor, limit int) (ocCursor, error) {
+// cursor after them, all against one snapshot. The full set of marks is
+// computed only for the batch that ends a ReadSince (last, or the end of
+// the table): the others get a mark at their top plus base's marks, which
+// are as much a proof (rows that were read and are still there) and cost
+// no query.
+func (d *ocDB) readBatch(ctx context.Context, cur, base ocCursor, limit int, last bool) (ocCursor, error) {
 	d.raw = d.raw[:0]
 	d.arena = d.arena[:0]
+	d.full = false
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return cur, err
@@ -994,55 +1014,45 @@ func (d *ocDB) readBatch(ctx context.Context, cur ocCursor, limit int) (ocCursor
 	if err != nil {
 		return cur, err
 	}
-	cols := `rowid, session_id, seq, created_at, event_json`
+	// The rows come through ocRowsFunc in one statement: SQLite hands it
+	// each row's values in place, where a database/sql scan costs a
+	// driver-side copy of every text and blob, the connection's mutex for
+	// each column and an interface conversion per value (this query was
+	// 2.1x faster on the 300 MiB benchmark state).
+	q := `SELECT ` + ocRowsFuncName + `(?, rowid, session_id, seq, created_at, event_json, NULL, NULL) FROM (SELECT rowid, session_id, seq, created_at, event_json FROM transcript_events WHERE rowid > ? ORDER BY rowid LIMIT ?)`
 	if d.hasZstd {
-		cols += `, event_zstd, event_utf8_bytes`
+		q = `SELECT ` + ocRowsFuncName + `(?, rowid, session_id, seq, created_at, event_json, event_zstd, event_utf8_bytes) FROM (SELECT rowid, session_id, seq, created_at, event_json, event_zstd, event_utf8_bytes FROM transcript_events WHERE rowid > ? ORDER BY rowid LIMIT ?)`
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM transcript_events WHERE rowid > ? ORDER BY rowid LIMIT ?`, start, limit)
-	if err != nil {
+	var n sql.NullInt64 // NULL when no row is left
+	err = tx.QueryRowContext(ctx, q, d.token, start, limit).Scan(&n)
+	if err != nil && !d.full {
+		// A batch cut by the byte budget ends with the function's own
+		// error: the rows collected before it are the batch.
 		return cur, err
-	}
-	defer rows.Close()
-	var session, js, zs sql.RawBytes
-	var utf8n sql.NullInt64
-	var r ocRawRow
-	// One destination list for the whole batch: built per row it would be
-	// two allocations a row.
-	dest := []any{&r.rowID, &session, &r.seq, &r.createdAt, &js}
-	if d.hasZstd {
-		dest = append(dest, &zs, &utf8n)
 	}
 	top := start
-	for rows.Next() {
-		r = ocRawRow{}
-		if err := rows.Scan(dest...); err != nil {
+	if len(d.raw) > 0 {
+		top = d.raw[len(d.raw)-1].rowID
+	}
+	next := ocCursor{DB: cur.DB, Top: top}
+	switch {
+	case len(d.raw) == 0 && start == cur.Top && len(cur.Marks) > 0:
+		// Nothing new and the cursor's own top intact: its marks stand.
+		next = cur
+	case last || (len(d.raw) < limit && !d.full):
+		if next.Marks, err = d.marks(ctx, tx, top); err != nil {
 			return cur, err
 		}
-		// Consecutive rows mostly share a session: keep one string for them.
-		if string(session) != d.lastS {
-			d.lastS = string(session)
+	default:
+		r := &d.raw[len(d.raw)-1]
+		if r.err == nil {
+			next.Marks = append(next.Marks, ocMark{RowID: r.rowID, Sum: ocSum([]byte(r.session), r.seq, r.createdAt, d.content(r))})
 		}
-		r.session = d.lastS
-		r.hasJSON = js != nil
-		r.json = d.keep(js)
-		if d.hasZstd {
-			r.hasZstd = zs != nil
-			r.zstd = d.keep(zs)
-			r.utf8Bytes = utf8n.Int64
+		for _, m := range base.Marks {
+			if m.RowID <= start {
+				next.Marks = append(next.Marks, m)
+			}
 		}
-		d.raw = append(d.raw, r)
-		top = r.rowID
-		if len(d.arena) >= ocBatchBytes {
-			break
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return cur, err
-	}
-	rows.Close()
-	next := ocCursor{DB: cur.DB, Top: top}
-	if next.Marks, err = d.marks(ctx, tx, top); err != nil {
-		return cur, err
 	}
 	if err := tx.Commit(); err != nil {
 		return cur, err
@@ -1050,14 +1060,163 @@ func (d *ocDB) readBatch(ctx context.Context, cur ocCursor, limit int) (ocCursor
 	return next, nil
 }
 
-// keep copies b into the batch arena (nil stays nil: a NULL column).
-func (d *ocDB) keep(b []byte) []byte {
-	if b == nil {
-		return nil
+// content is what ocSum hashes of a row: the stored event bytes, as
+// markCols selects them.
+func (d *ocDB) content(r *ocRawRow) []byte {
+	if r.hasJSON {
+		return d.arena[r.json[0]:r.json[1]]
 	}
+	return d.arena[r.zstd[0]:r.zstd[1]]
+}
+
+// ocRowsFuncName is the SQL aggregate that collects a batch of rows.
+const ocRowsFuncName = "quotawatch_openclaw_rows"
+
+// errOCBatchFull ends a batch statement once its byte budget is used.
+var errOCBatchFull = errors.New("openclaw read batch full")
+
+// ocCollectors are the databases a batch statement may be collecting for,
+// by token (the aggregate's first argument): a registered function is
+// global to the driver and is told nothing else about who runs it.
+var (
+	ocCollectors sync.Map // int64 -> *ocDB
+	ocNextToken  atomic.Int64
+)
+
+func init() {
+	// VolatileArgs: the text and blob arguments are views of SQLite's own
+	// memory, valid during the call only; collect copies each one into
+	// the batch arena before it returns.
+	sqlite.MustRegisterFunction(ocRowsFuncName, &sqlite.FunctionImpl{
+		NArgs:        8,
+		VolatileArgs: true,
+		MakeAggregate: func(sqlite.FunctionContext) (sqlite.AggregateFunction, error) {
+			return &ocRowsAgg{}, nil
+		},
+	})
+}
+
+// ocRowsAgg is one evaluation of the batch aggregate.
+type ocRowsAgg struct {
+	d *ocDB
+	n int64
+}
+
+// Step collects one row.
+func (a *ocRowsAgg) Step(_ *sqlite.FunctionContext, args []driver.Value) error {
+	if a.d == nil {
+		tok, _ := args[0].(int64)
+		v, ok := ocCollectors.Load(tok)
+		if !ok {
+			return fmt.Errorf("%s: no reader with token %d", ocRowsFuncName, tok)
+		}
+		a.d = v.(*ocDB)
+	}
+	if a.d.full {
+		return errOCBatchFull
+	}
+	a.d.collect(args[1:])
+	a.n++
+	return nil
+}
+
+// WindowInverse is never called: the aggregate is not used as a window.
+func (a *ocRowsAgg) WindowInverse(*sqlite.FunctionContext, []driver.Value) error {
+	return errors.New(ocRowsFuncName + " is not a window function")
+}
+
+// WindowValue returns how many rows were collected.
+func (a *ocRowsAgg) WindowValue(*sqlite.FunctionContext) (driver.Value, error) { return a.n, nil }
+
+// Final has nothing to release.
+func (a *ocRowsAgg) Final(*sqlite.FunctionContext) {}
+
+// collect appends one row (rowid, session_id, seq, created_at, event_json,
+// event_zstd, event_utf8_bytes) to d.raw, copying its bytes into the
+// arena. A value of a type OpenClaw never writes makes the row bad (it
+// reaches the callback with an error), never the batch.
+func (d *ocDB) collect(v []driver.Value) {
+	var r ocRawRow
+	r.rowID, _ = v[0].(int64)
+	var bad []string
+	var ok bool
+	if r.seq, ok = v[2].(int64); !ok {
+		bad = append(bad, "seq is "+ocTypeName(v[2]))
+	}
+	if r.createdAt, ok = v[3].(int64); !ok {
+		bad = append(bad, "created_at is "+ocTypeName(v[3]))
+	}
+	switch s := v[1].(type) {
+	case string:
+		if s != d.lastS {
+			d.lastS = strings.Clone(s) // consecutive rows mostly share a session
+		}
+	case []byte:
+		if string(s) != d.lastS {
+			d.lastS = string(s)
+		}
+	case nil:
+		d.lastS = ""
+	default:
+		bad = append(bad, "session_id is "+ocTypeName(v[1]))
+		d.lastS = ""
+	}
+	r.session = d.lastS
+	var kind string
+	r.json, r.hasJSON, kind = d.keepValue(v[4])
+	if kind != "" {
+		bad = append(bad, "event_json is "+kind)
+	}
+	r.zstd, r.hasZstd, kind = d.keepValue(v[5])
+	if kind != "" {
+		bad = append(bad, "event_zstd is "+kind)
+	}
+	switch n := v[6].(type) {
+	case int64:
+		r.utf8Bytes = n
+	case nil:
+	default:
+		bad = append(bad, "event_utf8_bytes is "+ocTypeName(v[6]))
+	}
+	if bad != nil {
+		r.err = errors.New(strings.Join(bad, ", "))
+	}
+	d.raw = append(d.raw, r)
+	d.full = len(d.arena) >= ocBatchBytes
+}
+
+// keepValue copies a text or blob value into the arena and returns its
+// place there; NULL is absent; any other type is named in kind.
+func (d *ocDB) keepValue(v driver.Value) (at [2]int, present bool, kind string) {
 	n := len(d.arena)
-	d.arena = append(d.arena, b...)
-	return d.arena[n:len(d.arena):len(d.arena)]
+	switch s := v.(type) {
+	case string:
+		d.arena = append(d.arena, s...)
+	case []byte:
+		d.arena = append(d.arena, s...)
+	case nil:
+		return at, false, ""
+	default:
+		return at, false, ocTypeName(v)
+	}
+	return [2]int{n, len(d.arena)}, true, ""
+}
+
+// ocTypeName names the SQLite type of a value handed to a function.
+func ocTypeName(v driver.Value) string {
+	switch v.(type) {
+	case nil:
+		return "NULL"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a real"
+	case string:
+		return "text"
+	case []byte:
+		return "a blob"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 // resume returns the rowid to read after: Top when the row there is still
@@ -1066,7 +1225,7 @@ func (d *ocDB) resume(ctx context.Context, tx *sql.Tx, cur ocCursor) (int64, err
 	var session, content []byte
 	var seq, created int64
 	for _, m := range cur.Marks {
-		err := tx.QueryRowContext(ctx, `SELECT session_id, seq, created_at, `+d.contentExpr()+` FROM transcript_events WHERE rowid = ?`, m.RowID).Scan(&session, &seq, &created, &content)
+		err := tx.QueryRowContext(ctx, `SELECT `+d.markCols()+` FROM transcript_events WHERE rowid = ?`, m.RowID).Scan(&session, &seq, &created, &content)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -1095,7 +1254,7 @@ func (d *ocDB) marks(ctx context.Context, tx *sql.Tx, top int64) ([]ocMark, erro
 		if target < 1 {
 			break
 		}
-		err := tx.QueryRowContext(ctx, `SELECT rowid, session_id, seq, created_at, `+d.contentExpr()+` FROM transcript_events WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1`, target).
+		err := tx.QueryRowContext(ctx, `SELECT rowid, `+d.markCols()+` FROM transcript_events WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1`, target).
 			Scan(&rowID, &session, &seq, &created, &content)
 		if errors.Is(err, sql.ErrNoRows) {
 			break
@@ -1122,8 +1281,10 @@ var ocRowDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
 func (d *ocDB) decode(r *ocRawRow) ocRow {
 	row := ocRow{SessionID: r.session, Seq: r.seq, RowID: r.rowID, CreatedAt: r.createdAt}
 	switch {
+	case r.err != nil:
+		row.Err = r.err
 	case r.hasJSON:
-		row.Line = r.json
+		row.Line = d.arena[r.json[0]:r.json[1]]
 	case r.hasZstd:
 		row.Compressed = true
 		row.Line, row.Err = d.inflate(r)
@@ -1151,9 +1312,10 @@ func (d *ocDB) inflate(r *ocRawRow) ([]byte, error) {
 	if int64(cap(d.out)) < n {
 		d.out = make([]byte, 0, int(n))
 	}
-	out, err := dec.DecodeAll(r.zstd, d.out[:0:int(n)])
+	z := d.arena[r.zstd[0]:r.zstd[1]]
+	out, err := dec.DecodeAll(z, d.out[:0:int(n)])
 	if err != nil {
-		return nil, fmt.Errorf("decode event_zstd (%d bytes, %d declared): %w", len(r.zstd), n, err)
+		return nil, fmt.Errorf("decode event_zstd (%d bytes, %d declared): %w", len(z), n, err)
 	}
 	if int64(len(out)) != n {
 		return nil, fmt.Errorf("event_zstd decodes to %d bytes, event_utf8_bytes says %d", len(out), n)
@@ -1336,9 +1498,16 @@ func readZstdJSONL(path string, fn func(ocLine) error) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("open openclaw archive %s: not a regular file (mode %s)", path, fi.Mode())
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
-	head, _ := br.Peek(4)
-	err = ocReadJSONL(br, bytes.Equal(head, zstdMagic), fn)
+	st := ocStreams.Get().(*ocStream)
+	if st.in == nil {
+		st.in = bufio.NewReaderSize(f, 64<<10)
+	} else {
+		st.in.Reset(f)
+	}
+	head, _ := st.in.Peek(4)
+	err = st.read(st.in, bytes.Equal(head, zstdMagic), fn)
+	st.in.Reset(nil)
+	ocStreams.Put(st)
 	var cb ocCallbackError
 	if errors.As(err, &cb) {
 		return cb.err
@@ -1349,21 +1518,68 @@ func readZstdJSONL(path string, fn func(ocLine) error) error {
 	return nil
 }
 
+// ocStream is what reading one archive stream needs: a zstd decoder, the
+// line buffer and a JSON parser. A backfill reads hundreds of archives one
+// after another; made afresh for each, they were a third of all bytes the
+// process allocated (the decoder's history ring and block buffers, 64 KiB
+// readers), so they are kept in ocStreams between archives.
+type ocStream struct {
+	in    *bufio.Reader // an archive file's bytes (the decoder reads headers a few bytes at a time)
+	dec   *zstd.Decoder
+	lines *bufio.Reader
+	p     fastjson.Parser
+}
+
+// ocStreams holds idle ocStreams. A pooled decoder runs with concurrency 1,
+// which decodes in the caller's goroutine, so one the pool drops leaves no
+// goroutine behind.
+var ocStreams = sync.Pool{New: func() any { return new(ocStream) }}
+
 // ocReadJSONL reads lines from r (zstd-compressed when z), unwrapping cold
 // records when the first line is a cold header. A callback error comes
 // back as ocCallbackError.
 func ocReadJSONL(r io.Reader, z bool, fn func(ocLine) error) error {
+	st := ocStreams.Get().(*ocStream)
+	err := st.read(r, z, fn)
+	ocStreams.Put(st)
+	return err
+}
+
+// read is ocReadJSONL with st's decoder and buffers.
+func (st *ocStream) read(r io.Reader, z bool, fn func(ocLine) error) (err error) {
+	defer func() {
+		// A stream that failed may leave the decoder mid-frame: it is not
+		// trusted with the next archive.
+		if err != nil && st.dec != nil {
+			st.dec.Close()
+			st.dec = nil
+		}
+		if st.dec != nil {
+			st.dec.Reset(nil) // drop the reference to r
+		}
+		if st.lines != nil {
+			st.lines.Reset(nil)
+		}
+	}()
 	if z {
-		dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxWindow(ocMaxArchiveWindow))
-		if err != nil {
+		if st.dec == nil {
+			if st.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+				zstd.WithDecoderMaxWindow(ocMaxArchiveWindow)); err != nil {
+				return fmt.Errorf("zstd: %w", err)
+			}
+		}
+		if err := st.dec.Reset(r); err != nil {
 			return fmt.Errorf("zstd: %w", err)
 		}
-		defer dec.Close()
-		r = dec
+		r = st.dec
 	}
-	lr := ocLineReader{r: bufio.NewReaderSize(r, 64<<10), max: DefaultMaxLineBytes}
-	var p fastjson.Parser
+	if st.lines == nil {
+		st.lines = bufio.NewReaderSize(r, 64<<10)
+	} else {
+		st.lines.Reset(r)
+	}
+	lr := ocLineReader{r: st.lines, max: DefaultMaxLineBytes}
+	p := &st.p
 	cold, first := false, true
 	session := ""
 	for {

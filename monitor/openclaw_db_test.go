@@ -1305,10 +1305,9 @@ func TestOpenClawChatSendPeerIsThePhoneNotTheKey(t *testing.T) {
 	}
 }
 
-// BenchmarkOpenClawReadSince reads a database of 20,000 rows, about 30 %
-// of them compressed replies, from the start: rows/s and allocations per
-// row of the reader alone (no parse, no store).
-func BenchmarkOpenClawReadSince(b *testing.B) {
+// ocBenchDB writes the benchmarks' database: 20,000 rows over 50
+// sessions, 30 % of them compressed ~4 KB replies.
+func ocBenchDB(b *testing.B) (string, int64) {
 	root := ocFixture(b, "openclaw-sample2")
 	path := filepath.Join(root, "state", "agents", "main", "agent", "openclaw-agent.sqlite")
 	w := ocWriter(b, path)
@@ -1340,6 +1339,67 @@ func BenchmarkOpenClawReadSince(b *testing.B) {
 		b.Fatal(err)
 	}
 	ocMustExec(b, w, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return path, bytesTotal
+}
+
+// BenchmarkOpenClawReadFloor is what reading the same rows costs below
+// ReadSince, for the record in docs/BENCHMARKS.md: "scan" is a bare
+// database/sql loop scanning every column into sql.RawBytes (the reader's
+// old way), "aggregate" the batch statement ReadSince runs, without the
+// decoding, the marks and the callback.
+func BenchmarkOpenClawReadFloor(b *testing.B) {
+	path, bytesTotal := ocBenchDB(b)
+	d, err := openOCDB(path, "main")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	b.Run("scan", func(b *testing.B) {
+		b.SetBytes(bytesTotal)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			rows, err := d.db.QueryContext(ctx, `SELECT rowid, session_id, seq, created_at, event_json, event_zstd, event_utf8_bytes FROM transcript_events ORDER BY rowid`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var id, seq, at int64
+			var s, js, zs sql.RawBytes
+			var n sql.NullInt64
+			for rows.Next() {
+				if err := rows.Scan(&id, &s, &seq, &at, &js, &zs, &n); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := rows.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("aggregate", func(b *testing.B) {
+		b.SetBytes(bytesTotal)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			cur := ocCursor{}
+			for {
+				next, err := d.readBatch(ctx, cur, cur, ocBatchRows, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(d.raw) < ocBatchRows && !d.full {
+					break
+				}
+				cur = next
+			}
+		}
+	})
+}
+
+// BenchmarkOpenClawReadSince reads a database of 20,000 rows, about 30 %
+// of them compressed replies, from the start: rows/s and allocations per
+// row of the reader alone (no parse, no store).
+func BenchmarkOpenClawReadSince(b *testing.B) {
+	path, bytesTotal := ocBenchDB(b)
 	d, err := openOCDB(path, "main")
 	if err != nil {
 		b.Fatal(err)
@@ -1404,5 +1464,156 @@ func TestOpenClawLargeRowsSpanSeveralBatches(t *testing.T) {
 	}
 	if cur.Top != last {
 		t.Errorf("cursor top %d, last row %d", cur.Top, last)
+	}
+}
+
+// Rows with values of a type OpenClaw never writes (possible only in a
+// table without STRICT, as a hand-edited or older database may have) reach
+// the callback as bad rows naming the column; the rows after them are read
+// and the cursor moves past them, so one strange row never wedges a
+// database.
+func TestOpenClawRowOfAStrangeTypeIsABadRowNotAWedge(t *testing.T) {
+	path := ocMainDB(t)
+	w := ocWriter(t, path)
+	// The same table without STRICT, holding the same rows.
+	for _, q := range []string{
+		`CREATE TABLE te_loose (session_id TEXT, seq INTEGER, event_json TEXT, created_at INTEGER, event_zstd BLOB, event_utf8_bytes INTEGER, navigation_json TEXT)`,
+		`INSERT INTO te_loose(rowid, session_id, seq, event_json, created_at, event_zstd, event_utf8_bytes, navigation_json)
+			SELECT rowid, session_id, seq, event_json, created_at, event_zstd, event_utf8_bytes, navigation_json FROM transcript_events`,
+		`DROP TABLE transcript_events`,
+		`ALTER TABLE te_loose RENAME TO transcript_events`,
+	} {
+		ocMustExec(t, w, q)
+	}
+	r := rand.New(rand.NewSource(12))
+	good := ocNewID(r)
+	now := time.Now().UnixMilli()
+	for _, row := range []struct {
+		seq, created any
+		js           any
+	}{
+		{"seven", now, ocAssistant(ocNewID(r), time.Now(), 1, 1, 0, 10)},
+		{1000, 1.5, ocAssistant(ocNewID(r), time.Now(), 1, 1, 0, 10)},
+		{1002, now, ocAssistant(good, time.Now(), 7, 7, 0.01, 10)},
+	} {
+		ocMustExec(t, w, `INSERT INTO transcript_events(session_id, seq, event_json, created_at) VALUES (?, ?, ?, ?)`,
+			ocOwnerSession, row.seq, row.js, row.created)
+	}
+	top := ocMaxRowID(t, w)
+	d, err := openOCDB(path, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var bad []string
+	seen := false
+	var p fastjson.Parser
+	cur, err := d.ReadSince(context.Background(), ocCursor{}, 0, func(row ocRow) error {
+		if row.Err != nil {
+			bad = append(bad, row.Err.Error())
+			return nil
+		}
+		if v, err := p.ParseBytes(row.Line); err == nil && string(v.GetStringBytes("id")) == good {
+			seen = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("a row of a strange type stopped the read: %v", err)
+	}
+	if len(bad) != 2 {
+		t.Fatalf("want 2 bad rows, got %d: %q", len(bad), bad)
+	}
+	for i, want := range []string{"seq is text", "created_at is a real"} {
+		if !strings.Contains(bad[i], want) {
+			t.Errorf("bad row %d: %q does not say %q", i, bad[i], want)
+		}
+	}
+	if !seen || cur.Top != top {
+		t.Errorf("the row after the strange ones: seen %v, cursor top %d, want %d", seen, cur.Top, top)
+	}
+}
+
+// Between two batches of one ReadSince the callback runs outside any read
+// transaction, so OpenClaw may compact the newest session there: rows
+// deleted from the top of the table, new rows on the freed rowids, below
+// the top of the batch just read. The next batch must see that its
+// resume point is gone and fall back to the marks it started from, so
+// the new rows are read, never skipped.
+func TestOpenClawCompactionBetweenBatchesMissesNoRow(t *testing.T) {
+	path := ocMainDB(t)
+	w := ocWriter(t, path)
+	r := rand.New(rand.NewSource(13))
+	for i := 0; i < 3*ocBatchRows; i++ {
+		ocAppend(t, w, ocOwnerSession, ocAssistant(ocNewID(r), time.Now(), 1, 1, 0, 10))
+	}
+	d, err := openOCDB(path, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	seen := map[string]bool{}
+	cur := ocEntryIDs(t, d, ocCursor{}, 0, seen)
+	for i := 0; i < 2*ocBatchRows; i++ {
+		ocAppend(t, w, ocOmarSession, ocAssistant(ocNewID(r), time.Now(), 1, 1, 0, 10))
+	}
+	from := cur.Top
+	var p fastjson.Parser
+	var fresh string
+	n := 0
+	_, err = d.ReadSince(context.Background(), cur, 0, func(row ocRow) error {
+		n++
+		if n == 1 {
+			// The first batch was read up to from+ocBatchRows: delete every row
+			// above from+10 and write one turn, which gets rowid from+11.
+			ocMustExec(t, w, `DELETE FROM transcript_events WHERE rowid > ?`, from+10)
+			fresh = ocNewID(r)
+			ocAppend(t, w, ocOmarSession, ocAssistant(fresh, time.Now(), 3, 3, 0.01, 10))
+			if top := ocMaxRowID(t, w); top > from+ocBatchRows {
+				t.Fatalf("setup: the new row should reuse a rowid below the batch's top, got %d", top)
+			}
+		}
+		if row.Err == nil {
+			if v, err := p.ParseBytes(row.Line); err == nil {
+				seen[row.SessionID+"/"+string(v.GetStringBytes("id"))] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !seen[ocOmarSession+"/"+fresh] {
+		t.Fatalf("the turn written on a reused rowid between two batches was missed")
+	}
+}
+
+// A damaged compressed archive leaves no trace in the decoder the next
+// archive is read with: the next one is read whole.
+func TestOpenClawDamagedArchiveDoesNotSpoilTheNext(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewSource(14))
+	var many strings.Builder
+	for i := 0; i < 3000; i++ {
+		many.WriteString(ocAssistant(ocNewID(r), time.Now(), 1, 1, 0, 10) + "\n")
+	}
+	full := ocZstd(t, []byte(many.String()))
+	cut := filepath.Join(dir, "cut.jsonl.deleted.x.zst")
+	whole := filepath.Join(dir, "whole.jsonl.deleted.x.zst")
+	os.WriteFile(cut, full[:len(full)/2], 0o644)
+	os.WriteFile(whole, full, 0o644)
+	for i := 0; i < 3; i++ {
+		if err := readZstdJSONL(cut, func(ocLine) error { return nil }); err == nil {
+			t.Fatal("a damaged archive read without an error")
+		}
+		n := 0
+		if err := readZstdJSONL(whole, func(l ocLine) error {
+			if l.Bad == nil {
+				n++
+			}
+			return nil
+		}); err != nil || n != 3000 {
+			t.Fatalf("round %d: the archive after a damaged one: %d of 3000 lines, %v", i, n, err)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -564,6 +565,17 @@ var knownChannels = map[string]bool{
 	"discord": true, "slack": true, "bluebubbles": true, "msteams": true,
 	"teams": true, "matrix": true, "line": true, "googlechat": true,
 	"mattermost": true, "sms": true, "zalo": true, "nostr": true,
+}
+
+// Channels lists the channel names Clawdbot writes as envelope labels
+// (lower-cased, sorted), for configuration that names a channel.
+func Channels() []string {
+	cs := make([]string, 0, len(knownChannels))
+	for c := range knownChannels {
+		cs = append(cs, c)
+	}
+	sort.Strings(cs)
+	return cs
 }
 
 func envelope(msg *fastjson.Value) Result {

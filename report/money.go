@@ -20,7 +20,7 @@ const nanosPerUSD = 1_000_000_000
 func USD(f float64) Money { return Money(math.Round(f * nanosPerUSD)) }
 
 // CostOf is the exact cost of stored usage.
-func CostOf(u store.Usage) Money { return USD(u.CostUSD) } // TODO(merge): Money(u.CostNanos)
+func CostOf(u store.Usage) Money { return Money(u.CostNanos) }
 
 // Float is the amount in dollars, for arithmetic that is shown rounded.
 func (m Money) Float() float64 { return float64(m) / nanosPerUSD }

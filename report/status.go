@@ -2,22 +2,11 @@ package report
 
 import (
 	"context"
-	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/quotawatch/quotawatch/store"
 )
-
-// Source is one configured source as status groups what was read: a state
-// dir (Dir) or a glob of log files (Glob).
-type Source struct {
-	Label string // as the monitor names it: clawdbot:<dir>, openclaw:<dir>, jsonl:<name>
-	Kind  string
-	Dir   string
-	Glob  string
-}
 
 // Status is what `quotawatch status` and /api/status show: what the
 // database says about ingest and alerts, read the same way by both.
@@ -89,7 +78,7 @@ type AlertCounts struct {
 const Other = "other"
 
 // ReadStatus reads the status facts from the store; times are shown in loc.
-func ReadStatus(ctx context.Context, st *store.Store, sources []Source, now time.Time, loc *time.Location) (Status, error) {
+func ReadStatus(ctx context.Context, st *store.Store, sources []DigestSource, now time.Time, loc *time.Location) (Status, error) {
 	s := Status{Database: st.Path()}
 	var err error
 	if s.DatabaseBytes, err = st.SizeBytes(); err != nil {
@@ -162,25 +151,4 @@ func ReadStatus(ctx context.Context, st *store.Store, sources []Source, now time
 	s.LastRead = TimeMs(lastMs, loc)
 	s.Sources = out
 	return s, nil
-}
-
-// sourceOf is the index of the source a read path belongs to (-1: none):
-// the state dir it lies under (the longest, when dirs nest), or the glob
-// it matches.
-func sourceOf(sources []Source, path string) int {
-	best, bestLen := -1, -1
-	for i, s := range sources {
-		switch {
-		case s.Glob != "":
-			if ok, _ := filepath.Match(s.Glob, path); ok && len(s.Glob) > bestLen {
-				best, bestLen = i, len(s.Glob)
-			}
-		case s.Dir != "":
-			d := filepath.Clean(s.Dir)
-			if (path == d || strings.HasPrefix(path, d+string(filepath.Separator))) && len(d) > bestLen {
-				best, bestLen = i, len(d)
-			}
-		}
-	}
-	return best
 }

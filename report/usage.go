@@ -2,7 +2,9 @@ package report
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -29,8 +31,17 @@ type Row struct {
 	LimitTokens      *int64   `json:"limit_tokens"`
 	LimitCostUSD     *Money   `json:"limit_cost_usd"`
 	Percent          *float64 `json:"percent"`
+	// ProjectedPercent is the forecast's month-end percent (null: no
+	// projection, see ForecastOf).
 	ProjectedPercent *float64 `json:"projected_percent"`
-	Flagged          bool     `json:"flagged"`
+	// ProjectedLimitDate is the day (YYYY-MM-DD) 100 % is reached at this
+	// pace; null when not before the period ends or with no projection.
+	ProjectedLimitDate *string `json:"projected_limit_date"`
+	// Pace is requests per day over PaceBasis, rounded to two decimals.
+	Pace *float64 `json:"pace"`
+	// PaceBasis is "last_7_days" or "month_to_date".
+	PaceBasis *string `json:"pace_basis"`
+	Flagged   bool    `json:"flagged"`
 
 	// Configured is false for ids with usage but no configuration
 	// (unassigned, a removed customer).
@@ -38,6 +49,8 @@ type Row struct {
 	// Reading is the limit that decides Percent (ok false = unlimited).
 	Reading   Reading `json:"-"`
 	ReadingOK bool    `json:"-"`
+	// Forecast is the projection the Projected* fields show (nil: none).
+	Forecast *Forecast `json:"-"`
 }
 
 // Limited reports whether the row's customer has a limit to measure against.
@@ -55,6 +68,13 @@ func Rows(ctx context.Context, st *store.Store, b *Book, period, only string, no
 	if err != nil {
 		return nil, fmt.Errorf("usage for %s: %w", period, err)
 	}
+	daily, err := ReadDaily(ctx, st, []string{period}, only)
+	if err != nil && !errors.Is(err, store.ErrDailyPending) {
+		return nil, fmt.Errorf("usage for %s: %w", period, err)
+	}
+	// While the daily totals of an upgraded database are still being built
+	// (the next run or backfill does it) there is no series to project
+	// from: the rows go out without a forecast rather than a wrong one.
 	byID := make(map[string]store.Usage, len(totals))
 	for _, u := range totals {
 		byID[u.Customer] = u
@@ -83,11 +103,8 @@ func Rows(ctx context.Context, st *store.Store, b *Book, period, only string, no
 				r.Reading, r.ReadingOK = rd, true
 				pct := rd.Rounded()
 				r.Percent = &pct
-				if start, end, err := PeriodBounds(period, cu.In(b.Location)); err == nil {
-					if pp, ok := Projected(rd.Percent(), start, end, now); ok {
-						pp = RoundFloat2(pp)
-						r.ProjectedPercent = &pp
-					}
+				if daily != nil {
+					r.setForecast(ForecastOf(t, daily[id], period, cu.In(b.Location), now))
 				}
 			}
 		}
@@ -112,15 +129,52 @@ func Rows(ctx context.Context, st *store.Store, b *Book, period, only string, no
 	return rows, nil
 }
 
-// Projected extends a percentage linearly to the end of the period: the
-// month-end forecast. A finished period projects to what it used; a period
-// not started yet, or less than an hour old, has no meaningful projection.
-func Projected(pct float64, start, end, now time.Time) (float64, bool) {
-	switch {
-	case !now.Before(end):
-		return pct, true
-	case now.Sub(start) < time.Hour:
-		return 0, false
+// setForecast fills the row's projection fields from f (nil: none).
+func (r *Row) setForecast(f *Forecast) {
+	r.Forecast = f
+	if f == nil {
+		return
 	}
-	return pct * float64(end.Sub(start)) / float64(now.Sub(start)), true
+	pp, pace, basis := RoundFloat2(f.ProjectedPercent), RoundFloat2(f.RequestsPerDay), f.Basis
+	r.ProjectedPercent, r.Pace, r.PaceBasis = &pp, &pace, &basis
+	if f.LimitDate != "" {
+		d := f.LimitDate
+		r.ProjectedLimitDate = &d
+	}
+}
+
+// ReadDaily reads the daily series of every customer (only = "": all) over
+// the days of periods, in one query, summed over providers and models:
+// what ForecastOf projects from. Each customer's days are in its own
+// timezone, so a period's days are the same names for everyone. It returns
+// an error wrapping store.ErrDailyPending while an upgraded database's
+// daily totals are still being built.
+func ReadDaily(ctx context.Context, st *store.Store, periods []string, only string) (map[string][]Daily, error) {
+	if len(periods) == 0 {
+		return map[string][]Daily{}, nil
+	}
+	from, to := slices.Min(periods)+"-01", slices.Max(periods)+"-31"
+	rows, err := st.UsageDaily(ctx, from, to, only)
+	if err != nil {
+		return nil, fmt.Errorf("read daily usage %s..%s: %w", from, to, err)
+	}
+	return DailyOf(rows), nil
+}
+
+// DailyOf groups store rows (ordered by customer and day, as UsageDaily
+// returns them) into each customer's series, one Daily per day.
+func DailyOf(rows []store.DailyUsage) map[string][]Daily {
+	out := map[string][]Daily{}
+	for i := range rows {
+		d := &rows[i]
+		s := out[d.Customer]
+		u := UsedOf(d.Usage)
+		if n := len(s); n > 0 && s[n-1].Day == d.Day {
+			s[n-1].Used = s[n-1].Used.Add(u)
+		} else {
+			s = append(s, Daily{Day: d.Day, Used: u})
+		}
+		out[d.Customer] = s
+	}
+	return out
 }

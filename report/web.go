@@ -129,43 +129,6 @@ func CustomerDetail(ctx context.Context, st *store.Store, b *Book, customer, per
 	return d, nil
 }
 
-// SessionOf is one session billed to a customer, as its page lists it.
-type SessionOf struct {
-	Agent     string  `json:"agent"`
-	SessionID string  `json:"session_id"`
-	Key       string  `json:"session_key"`
-	Channel   string  `json:"channel"`
-	Peer      string  `json:"peer"`
-	Origin    string  `json:"origin"` // how it was attributed: store, envelope, name, log
-	FirstSeen *string `json:"first_seen"`
-	firstMs   int64
-}
-
-// CustomerSessions lists the sessions billed to customer, newest first,
-// at most limit of them (and how many there are in all).
-func CustomerSessions(ctx context.Context, st *store.Store, customer string, limit int, loc *time.Location) ([]SessionOf, int, error) {
-	all, err := st.SessionsOf(ctx, customer)
-	if err != nil {
-		return nil, 0, err
-	}
-	out := make([]SessionOf, 0, len(all))
-	for _, s := range all {
-		out = append(out, SessionOf{Agent: s.Agent, SessionID: s.SessionID, Key: s.Key, Channel: s.Channel, Peer: s.Peer,
-			Origin: s.Origin, FirstSeen: TimeMs(s.FirstMs, loc), firstMs: s.FirstMs})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].firstMs != out[j].firstMs {
-			return out[i].firstMs > out[j].firstMs
-		}
-		return out[i].Agent+"/"+out[i].SessionID < out[j].Agent+"/"+out[j].SessionID
-	})
-	n := len(out)
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, n, nil
-}
-
 // SortByPercent orders rows for the dashboard: the customers closest to
 // (or furthest past) their limit first, the unlimited after them by
 // requests, each tie by id.

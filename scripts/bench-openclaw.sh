@@ -27,6 +27,8 @@
 # BENCH_OC_CCUSAGE=1 BENCH_OC_CC_TIMEOUT=600 (seconds) BENCH_RATE=100 BENCH_LIVE_SECS=20
 # BENCH_OC_IDLE_SECS=60 BENCH_OC_IDLE_AGENTS=10 BENCH_KEEP=0 BENCH_COMMIT (label)
 # BIN=bin/quotawatch GO=go
+# BENCH_OC_BASE=path/to/an/older/quotawatch: also backfill the largest state with it, runs
+# interleaved with BIN's, for a before/after of the same states at the same load
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +45,7 @@ RATE=${BENCH_RATE:-100}
 LIVE=${BENCH_LIVE_SECS:-20}
 IDLE=${BENCH_OC_IDLE_SECS:-60}
 IDLE_AGENTS=${BENCH_OC_IDLE_AGENTS:-10}
+BASE=${BENCH_OC_BASE:-}
 CCUSAGE_VERSION=20.0.24
 
 commit=${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty tree)')}
@@ -94,11 +97,11 @@ fi
 # backfill STATE DB LABEL: RUNS backfills into fresh databases, then the totals are checked.
 # Prints "wall cpu rss events new_events" (median wall and CPU, max RSS).
 backfill() {
-	local state=$1 db=$2 label=$3 i w c r
+	local state=$1 db=$2 label=$3 bin=${4:-$BIN} i w c r
 	: >"$tmp/bf.all"
 	for i in $(seq 1 "$RUNS"); do
 		rm -f "$db" "$db-wal" "$db-shm"
-		/usr/bin/time -v -o "$tmp/bf.time" "$BIN" --config "$state/quotawatch.yaml" --db "$db" --log-level warn \
+		/usr/bin/time -v -o "$tmp/bf.time" "$bin" --config "$state/quotawatch.yaml" --db "$db" --log-level warn \
 			backfill --no-progress --format json "$state" >"$tmp/bf.json" 2>"$tmp/bf.err" ||
 			{ cat "$tmp/bf.err" >&2; die "backfill of $label failed"; }
 		read -r w c r < <(timev "$tmp/bf.time")
@@ -106,7 +109,7 @@ backfill() {
 		log "backfill $label run $i: wall ${w}s, cpu ${c}s, peak RSS ${r} MiB (load $(load))"
 	done
 	cp "$tmp/bf.json" "$tmp/bf-$label.json"
-	"$BIN" --config "$state/quotawatch.yaml" --db "$db" --log-level error usage --format json --month "$MONTH" >"$tmp/usage-$label.json"
+	"$bin" --config "$state/quotawatch.yaml" --db "$db" --log-level error usage --format json --month "$MONTH" >"$tmp/usage-$label.json"
 	"$tmp/qwcorpus" check -out "$state" "$tmp/usage-$label.json" >&2 || die "usage differs from expected.json after backfill of $label"
 	echo "$(cut -d' ' -f1 "$tmp/bf.all" | median) $(cut -d' ' -f2 "$tmp/bf.all" | median) $(cut -d' ' -f3 "$tmp/bf.all" | max) $(jfield "$tmp/bf.json" events) $(jfield "$tmp/bf.json" new_events)"
 }
@@ -156,6 +159,17 @@ for s in $SIZES; do
 done
 R[jsonl]=$(backfill "$tmp/jsonl" "$tmp/qwjsonl.db" "jsonl-$largest")
 log "jsonl $largest MiB: ${R[jsonl]}"
+if [ -n "$BASE" ]; then
+	# Before/after at the same load: BIN and BASE in turns, RUNS backfills each.
+	: >"$tmp/ab.new" && : >"$tmp/ab.base"
+	for i in $(seq 1 "$RUNS"); do
+		RUNS=1 backfill "$tmp/oc$largest" "$tmp/qwab.db" "ab-new" >>"$tmp/ab.new"
+		RUNS=1 backfill "$tmp/oc$largest" "$tmp/qwab.db" "ab-base" "$BASE" >>"$tmp/ab.base"
+	done
+	abrow() { echo "$(cut -d' ' -f1 "$1" | median) $(cut -d' ' -f2 "$1" | median) $(cut -d' ' -f3 "$1" | max) $(head -1 "$1" | cut -d' ' -f4-5)"; }
+	R[abnew]=$(abrow "$tmp/ab.new") R[abbase]=$(abrow "$tmp/ab.base")
+	log "before/after on openclaw $largest MiB: $BASE ${R[abbase]}; $BIN ${R[abnew]}"
+fi
 
 # --- ccusage -------------------------------------------------------------------------------
 declare -A C M
@@ -252,6 +266,12 @@ for s in $SIZES; do
 	echo "| OpenClaw ${s} MiB | ${w} / $(f "${R[$s]}" 2) / $(f "${R[$s]}" 3) | $(f "${R[$s]}" 4) ($(f "${R[$s]}" 5)) | $(eps "$(f "${R[$s]}" 4)" "$w") ($(eps "$(f "${R[$s]}" 4)" "$(f "${R[$s]}" 2)")) | ${C[$s]// / \/ } | ${ratio} | ${M[$s]} |"
 done
 echo "| Clawdbot JSONL ${largest} MiB | ${jw} / $(f "${R[jsonl]}" 2) / $(f "${R[jsonl]}" 3) | ${jev} ($(f "${R[jsonl]}" 5)) | ${jeps} ($(eps "$jev" "$(f "${R[jsonl]}" 2)")) | - | - | - |"
+if [ -n "$BASE" ]; then
+	for k in abbase abnew; do
+		b=$BIN; [ "$k" = abbase ] && b=$BASE
+		echo "| OpenClaw ${largest} MiB, ${b} (before/after, in turns) | $(f "${R[$k]}" 1) / $(f "${R[$k]}" 2) / $(f "${R[$k]}" 3) | $(f "${R[$k]}" 4) ($(f "${R[$k]}" 5)) | $(eps "$(f "${R[$k]}" 4)" "$(f "${R[$k]}" 1)") ($(eps "$(f "${R[$k]}" 4)" "$(f "${R[$k]}" 2)")) | - | - | - |"
+	done
+fi
 lw=$(f "${R[$largest]}" 1) lev=$(f "${R[$largest]}" 4)
 leps=$(eps "$lev" "$lw")
 lcps=$(eps "$lev" "$(f "${R[$largest]}" 2)") jcps=$(eps "$jev" "$(f "${R[jsonl]}" 2)")

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/quotawatch/quotawatch/store"
 )
@@ -14,9 +15,21 @@ const benchCustomers = 500
 
 var benchPeriods = []string{"2026-09", "2026-10", "2026-11"}
 
+// benchDays[p][d] is day d+1 of benchPeriods[p], made once so that
+// building batches allocates nothing per event.
+var benchDays = func() [][]string {
+	out := make([][]string, len(benchPeriods))
+	for i, p := range benchPeriods {
+		for d := 1; d <= 28; d++ {
+			out[i] = append(out[i], fmt.Sprintf("%s-%02d", p, d))
+		}
+	}
+	return out
+}()
+
 // benchEvents fills b.Events with n distinct events numbered from first:
-// 500 customers, three months, sessions of 40 calls, keys shaped like the
-// monitor's.
+// 500 customers, three months, sessions of 40 calls (each on one day, as
+// the monitor fills Day), keys shaped like the monitor's.
 func benchEvents(batch *store.Batch, first, n int) {
 	batch.Reset()
 	for i := first; i < first+n; i++ {
@@ -24,10 +37,11 @@ func benchEvents(batch *store.Batch, first, n int) {
 		s := i / 40
 		sess := strconv.Itoa(s)
 		c := "p9665" + strconv.Itoa(10000000+(s*7919)%benchCustomers)
+		day := benchDays[s%len(benchPeriods)][s%28]
 		batch.Events = append(batch.Events, store.Event{
 			Key:   "cb/main/" + sess + "/" + strconv.FormatInt(int64(i)*2654435761%(1<<32), 16),
 			Agent: "main", SessionID: sess, TimeMs: 1793500000000 + int64(i)*1000,
-			Period: benchPeriods[s%len(benchPeriods)], Customer: c,
+			Day: day, Period: day[:7], Customer: c,
 			Provider: "openai", Model: "gpt-5-mini", Input: 5000 + int64(i%3000), Output: 40 + int64(i%500),
 			CacheRead: int64(i%4) * 1024, CostUSD: 0.0021 + float64(i%100)*1e-5, Priced: true, Failed: i%97 == 0,
 		})
@@ -148,4 +162,131 @@ func BenchmarkUsage(b *testing.B) {
 			}
 		})
 	}
+}
+
+// daily5M builds, once per run, a database of 5 M events through Commit:
+// 20 customers, 3 models of 2 providers, 91 days (2026-09-01 to
+// 2026-11-30, UTC), sessions of 40 calls, 10,000 events a batch.
+func daily5M(b *testing.B) (*store.Store, string) {
+	b.Helper()
+	const n, batchSize = 5_000_000, 10_000
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "daily5m.db")
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	span := int64(91 * 24 * 3600_000)
+	days := map[int64]string{}
+	customers := make([]string, 20)
+	for i := range customers {
+		customers[i] = "cust-" + strconv.Itoa(i)
+	}
+	models := [3][2]string{{"openai", "gpt-5-mini"}, {"openai", "gpt-5"}, {"anthropic", "claude-sonnet-4"}}
+	var batch store.Batch
+	began := time.Now()
+	for first := 0; first < n; first += batchSize {
+		batch.Reset()
+		for i := first; i < first+batchSize; i++ {
+			s := i / 40
+			ts := start + int64(i)*span/n
+			d := ts / (24 * 3600_000)
+			day, ok := days[d]
+			if !ok {
+				day = time.UnixMilli(ts).UTC().Format("2006-01-02")
+				days[d] = day
+			}
+			m := models[(i/7)%3]
+			sess := strconv.Itoa(s)
+			batch.Events = append(batch.Events, store.Event{
+				Key: "cb/main/" + sess + "/" + strconv.Itoa(i), Agent: "main", SessionID: sess, TimeMs: ts,
+				Day: day, Period: day[:7], Customer: customers[(s*7919)%len(customers)], Provider: m[0], Model: m[1],
+				Input: 5000 + int64(i%3000), Output: 40 + int64(i%500), CacheRead: int64(i%4) * 1024,
+				CostUSD: 0.0021 + float64(i%100)*1.3e-7, Priced: i%50 != 0, Failed: i%97 == 0,
+			})
+		}
+		if _, err := st.Commit(ctx, &batch, periodOf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("built %d events in %s", n, time.Since(began).Round(time.Second))
+	return st, path
+}
+
+// BenchmarkUsageDaily5M answers, over 5 M stored events (20 customers, 3
+// models, three months): one month of daily rows for all customers (what
+// `usage --daily` and `usage --by model` read), the same for one customer,
+// all three months, the month's totals (UsageByPeriod), and, for
+// comparison, the month grouped by day straight from the events table (what
+// a report without the daily rollup would have to do).
+func BenchmarkUsageDaily5M(b *testing.B) {
+	st, path := daily5M(b)
+	ctx := context.Background()
+	b.Run("UsageDaily/month/all", func(b *testing.B) {
+		for range b.N {
+			rows, err := st.UsageDaily(ctx, "2026-11-01", "2026-11-30", "")
+			if err != nil || len(rows) != 20*30*3 {
+				b.Fatalf("%d rows, err %v", len(rows), err)
+			}
+		}
+	})
+	b.Run("UsageDaily/month/one", func(b *testing.B) {
+		for range b.N {
+			rows, err := st.UsageDaily(ctx, "2026-11-01", "2026-11-30", "cust-3")
+			if err != nil || len(rows) != 30*3 {
+				b.Fatalf("%d rows, err %v", len(rows), err)
+			}
+		}
+	})
+	b.Run("UsageDaily/3months/all", func(b *testing.B) {
+		for range b.N {
+			rows, err := st.UsageDaily(ctx, "2026-09-01", "2026-11-30", "")
+			if err != nil || len(rows) != 20*91*3 {
+				b.Fatalf("%d rows, err %v", len(rows), err)
+			}
+		}
+	})
+	b.Run("UsageByPeriod/month/all", func(b *testing.B) {
+		for range b.N {
+			rows, err := st.UsageByPeriod(ctx, "2026-11", "")
+			if err != nil || len(rows) != 20 {
+				b.Fatalf("%d rows, err %v", len(rows), err)
+			}
+		}
+	})
+	// What `usage --daily` costs per invocation: a read-only open, the
+	// query, close.
+	b.Run("UsageDaily/month/all/cold-open", func(b *testing.B) {
+		for range b.N {
+			s, err := store.OpenReadOnly(ctx, path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rows, err := s.UsageDaily(ctx, "2026-11-01", "2026-11-30", "")
+			if err != nil || len(rows) != 20*30*3 {
+				b.Fatalf("%d rows, err %v", len(rows), err)
+			}
+			s.Close()
+		}
+	})
+	b.Run("events-scan/month/all", func(b *testing.B) {
+		for range b.N {
+			rows, err := st.DB().QueryContext(ctx, `SELECT customer, mday, provider, model, SUM(failed = 0), SUM(failed),
+				SUM(input), SUM(output), SUM(cache_read), SUM(cache_write), SUM(cost_nanos), SUM(cost_nanos IS NULL)
+				FROM events WHERE period = '2026-11' GROUP BY customer, mday, provider, model`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			rows.Close()
+			if n != 20*30*3 {
+				b.Fatalf("%d rows", n)
+			}
+		}
+	})
 }

@@ -245,6 +245,9 @@ func dayOfPeriod(period string, md int64) string {
 // function that gives periods (YYYY-MM) instead would make every daily
 // total wrong, which must stop the batch, loudly, not pass as data.
 func checkedDay(dayOf DayFunc, customer string, tsMs int64) (string, error) {
+	if dayOf == nil {
+		return "", errors.New("no day function (store.DayFunc) to give the day of an event")
+	}
 	d := dayOf(customer, tsMs)
 	if !validDay(d) {
 		return "", fmt.Errorf("the day function gave %q for customer %q at %d ms: want YYYY-MM-DD (store.DayFunc)", d, customer, tsMs)

@@ -196,10 +196,17 @@ func (s *Store) ClaimDueAlert(ctx context.Context, nowMs, leaseMs int64, channel
 		return nil, fmt.Errorf("begin alert claim: %w", err)
 	}
 	defer tx.Rollback()
+	if err := holdNoticesInOrder(ctx, tx, nowMs); err != nil {
+		return nil, err
+	}
 	row := tx.QueryRowContext(ctx, "SELECT "+alertCols+` FROM outbox WHERE status = 'pending' AND next_attempt_ms <= ?
 		ORDER BY next_attempt_ms, id LIMIT 1`, nowMs)
 	a, err := scanAlert(row)
 	if errors.Is(err, sql.ErrNoRows) {
+		// Commit, not roll back: held digest parts keep their new time.
+		if err := tx.Commit(); err != nil {
+			return nil, fmt.Errorf("commit alert claim: %w", err)
+		}
 		return nil, nil
 	}
 	if err != nil {

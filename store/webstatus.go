@@ -160,29 +160,6 @@ func (s *Store) CursorStatuses(ctx context.Context) ([]Cursor, error) {
 	return out, nil
 }
 
-// SessionsOf returns the sessions billed to customer, through the reader
-// pool (see CursorStatuses).
-func (s *Store) SessionsOf(ctx context.Context, customer string) ([]Session, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT agent, session_id, session_key, channel, peer, hint, origin, customer, first_ms
-		FROM sessions WHERE customer = ?`, customer)
-	if err != nil {
-		return nil, fmt.Errorf("read sessions of %s: %w", customer, err)
-	}
-	defer rows.Close()
-	var out []Session
-	for rows.Next() {
-		var x Session
-		if err := rows.Scan(&x.Agent, &x.SessionID, &x.Key, &x.Channel, &x.Peer, &x.Hint, &x.Origin, &x.Customer, &x.FirstMs); err != nil {
-			return nil, fmt.Errorf("read sessions of %s: %w", customer, err)
-		}
-		out = append(out, x)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read sessions of %s: %w", customer, err)
-	}
-	return out, nil
-}
-
 // Ping checks that the database answers a read.
 func (s *Store) Ping(ctx context.Context) error {
 	var n int

@@ -111,6 +111,9 @@ var words = map[string]map[string]string{
 		"output":          "إخراج",
 		"cache":           "ذاكرة مؤقتة",
 		"unpriced":        "بلا سعر",
+		"limit_date":      "يبلغ الحد في",
+		"pace":            "الوتيرة",
+		"per_day":         "طلب/يوم",
 	},
 	"en": {
 		"title":           "Usage dashboard",
@@ -214,5 +217,8 @@ var words = map[string]map[string]string{
 		"output":          "output",
 		"cache":           "cache",
 		"unpriced":        "unpriced",
+		"limit_date":      "limit reached on",
+		"pace":            "pace",
+		"per_day":         "requests/day",
 	},
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/report"
+	"github.com/quotawatch/quotawatch/store"
 )
 
 //go:embed templates/*.html
@@ -553,10 +554,16 @@ type customerPage struct {
 	Cumulative *chart
 	Models     []modelView
 	Alerts     []report.AlertRow
-	Sessions   []report.SessionOf
+	Sessions   []sessionView
 	MoreSess   int
 	Timezone   string
 	Unit       string
+}
+
+// sessionView is one session billed to the customer in the month.
+type sessionView struct {
+	store.SessionUsage
+	Last *string
 }
 
 // maxSessions bounds the customer page's session list.
@@ -594,11 +601,6 @@ func (s *server) customer(w http.ResponseWriter, r *http.Request) {
 		display = cu.DisplayName()
 	}
 	p.Row = newRowView(row, display, "", "", t)
-	// TODO(merge wip-forecast): once report.Row carries ProjectedLimitDate
-	// and Pace, show them in the hero beside the month-end forecast
-	// (customer.html, class "legend") and as a column on the front page.
-	// TODO(merge wip-digest): the digest's store queries (what changed
-	// since yesterday) belong on the front page above the table.
 	p.Title = p.Row.Display
 	loc := s.o.Book.LocationOf(id)
 	p.Timezone = loc.String()
@@ -632,10 +634,13 @@ func (s *server) customer(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	var total int
-	if p.Sessions, total, err = report.CustomerSessions(ctx, s.o.Store, id, maxSessions, loc); err != nil {
+	sess, total, err := s.o.Store.SessionsOf(ctx, id, month, maxSessions)
+	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
+	}
+	for _, x := range sess {
+		p.Sessions = append(p.Sessions, sessionView{SessionUsage: x, Last: report.TimeMs(x.LastMs, loc)})
 	}
 	p.MoreSess = total - len(p.Sessions)
 	s.render(w, r, p.Lang, "customer.html", p)

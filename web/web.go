@@ -24,7 +24,7 @@ type Options struct {
 	Store *store.Store
 	Book  *report.Book
 	// Sources are the configured sources, for grouping what was read.
-	Sources []report.Source
+	Sources []report.DigestSource
 	// Clock is the time (time.Now when nil).
 	Clock func() time.Time
 	// Live reports the running ingest (nil: none runs in this process, so

@@ -76,7 +76,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f := &fixture{st: st, book: report.NewBook(cs, riyadh), dir: dir}
 	f.opts = Options{Store: st, Book: f.book, Clock: inNovember, Version: "test",
-		Sources: []report.Source{{Label: "clawdbot:" + state, Kind: monitor.SourceClawdbot, Dir: state}},
+		Sources: []report.DigestSource{{Label: "clawdbot:" + state, Kind: monitor.SourceClawdbot, Dir: state}},
 		Live: func() Live {
 			return Live{CaughtUp: true, Started: inNovember(), Stats: m.Stats(), Health: monitor.Health{LastCommit: inNovember()}}
 		}}

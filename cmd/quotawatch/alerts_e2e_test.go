@@ -608,6 +608,7 @@ func TestE2EAlertsConfigErrors(t *testing.T) {
 		{"negative threshold", "alerts:\n", "alerts:\n  thresholds: [{percent: -5, to: customer}]\n", "alerts.thresholds[0].percent"},
 		{"bad recipient", "alerts:\n", "alerts:\n  thresholds: [{percent: 80, to: boss}]\n", "alerts.thresholds[0].to"},
 		{"bad cron", `schedule: "*/5 * * * *"`, `schedule: "every five minutes"`, "alerts.schedule"},
+		{"bad digest cron", "alerts:\n", "alerts:\n  digest_schedule: \"at nine\"\n", "alerts.digest_schedule"},
 		{"bad language", "language: ar", "language: fr", "alerts.language"},
 		{"bad template", "alerts:\n", "alerts:\n  templates: {\"80\": \"{{.Nope}}\"}\n", "alerts.templates"},
 		{"template for no threshold", "alerts:\n", "alerts:\n  templates: {\"90\": \"x\"}\n", "alerts.templates.90"},

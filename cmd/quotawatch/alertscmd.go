@@ -1,8 +1,9 @@
 package main
 
 import (
+	"encoding/csv"
 	"fmt"
-	"text/tabwriter"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,15 +13,17 @@ import (
 )
 
 func (a *app) alertsCmd() *cobra.Command {
-	var month, format string
+	var month, format, customer string
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "alerts",
 		Short: "List the alert outbox: decisions and their delivery state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "table" && format != "json" {
-				return usageErr("--format: want table or json, got %q", format)
+			switch format {
+			case "table", "json", "csv":
+			default:
+				return usageErr("--format: want table, json or csv, got %q", format)
 			}
 			c, err := a.setup()
 			if err != nil {
@@ -38,15 +41,29 @@ func (a *app) alertsCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			rows, err := report.AlertRows(cmd.Context(), st, month, "", c.loc)
+			if customer != "" {
+				if _, ok := c.customers[customer]; !ok && customer != report.Unassigned {
+					return usageErr("--customer: %q is not a configured customer", customer)
+				}
+			}
+			rows, err := report.AlertRows(cmd.Context(), st, month, customer, c.loc)
 			if err != nil {
 				return err
 			}
-			if format == "json" {
+			switch format {
+			case "csv":
+				w := csv.NewWriter(a.stdout)
+				w.Write(report.AlertCSVHeader)
+				for _, r := range rows {
+					w.Write(r.CSV())
+				}
+				w.Flush()
+				return w.Error()
+			case "json":
 				return report.WriteJSON(a.stdout, rows)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tCUSTOMER\tPERIOD\tTHRESHOLD\tTO\tUSED\tSTATUS\tATTEMPTS\tCREATED\tSENT / NEXT ATTEMPT\tPROVIDER ID\tLAST ERROR")
+			t := newTable([]string{"ID", "CUSTOMER", "PERIOD", "THRESHOLD", "TO", "USED", "STATUS", "ATTEMPTS", "CREATED",
+				"SENT / NEXT ATTEMPT", "PROVIDER ID", "LAST ERROR"}, 0, 3, 7)
 			for _, r := range rows {
 				sent := "-"
 				if r.SentAt != nil {
@@ -55,14 +72,20 @@ func (a *app) alertsCmd() *cobra.Command {
 					sent = "next " + *r.NextAttemptAt
 				}
 				used := fmt.Sprintf("%.2f%% (%s/%s %s)", r.Percent, alerts.FormatRecorded(r.Used, r.Unit), alerts.FormatRecorded(r.LimitValue, r.Unit), r.Unit)
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s%%\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Customer, r.Period,
-					alerts.FormatPercent(r.Threshold), r.To, used, r.Status, r.Attempts, r.CreatedAt, sent, dash(r.ProviderID), dash(oneLine(r.LastError)))
+				threshold := alerts.FormatThreshold(r.Threshold) + "%"
+				if r.Kind == "digest" {
+					// A digest is no one's usage: say which part of which day.
+					used, threshold = r.Limit, "digest"
+				}
+				t.add(strconv.FormatInt(r.ID, 10), dash(r.Customer), r.Period, threshold, r.To, used, r.Status,
+					strconv.Itoa(r.Attempts), r.CreatedAt, sent, dash(r.ProviderID), dash(oneLine(r.LastError)))
 			}
-			return tw.Flush()
+			return t.write(a.stdout)
 		},
 	}
 	cmd.Flags().StringVar(&month, "month", "", "period YYYY-MM (default: this month in the configured timezone)")
 	cmd.Flags().BoolVar(&all, "all", false, "every period")
-	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	cmd.Flags().StringVar(&format, "format", "table", "table, json or csv")
+	cmd.Flags().StringVar(&customer, "customer", "", "only this customer id")
 	return cmd
 }

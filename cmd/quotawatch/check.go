@@ -95,7 +95,7 @@ func (a *app) alertsDaemon(c *Config, st *store.Store) (*alerts.Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &alerts.Daemon{Checker: ch, Deliverer: dl, Schedule: c.Alerts.Schedule, Location: c.loc, Log: a.log}, nil
+	return a.withDigest(c, st, &alerts.Daemon{Checker: ch, Deliverer: dl, Schedule: c.Alerts.Schedule, Location: c.loc, Log: a.log})
 }
 
 func (a *app) checkCmd() *cobra.Command {
@@ -142,7 +142,7 @@ func (a *app) checkCmd() *cobra.Command {
 				return err
 			}
 			for _, r := range rows {
-				fmt.Fprintf(a.stdout, "decided  #%d %s %s %s%% -> %s: %s\n", r.ID, r.Customer, r.Period, alerts.FormatPercent(r.Threshold), r.To, r.Status)
+				fmt.Fprintf(a.stdout, "decided  #%d %s %s %s%% -> %s: %s\n", r.ID, r.Customer, r.Period, alerts.FormatThreshold(r.Threshold), r.To, r.Status)
 			}
 			ds, err := dl.DeliverDue(cmd.Context())
 			if err != nil {
@@ -154,14 +154,14 @@ func (a *app) checkCmd() *cobra.Command {
 				switch {
 				case d.Status == store.AlertSkipped:
 					line = fmt.Sprintf("delivery #%d %s %s%% -> %s: skipped: %s", d.Alert.ID, d.Alert.Customer,
-						alerts.FormatPercent(d.Alert.Threshold), d.Alert.To, d.Alert.LastError)
+						alerts.FormatThreshold(d.Alert.Threshold), d.Alert.To, d.Alert.LastError)
 				case d.Halted:
 					halted = true
 					line = fmt.Sprintf("delivery #%d %s %s%% -> %s via %s: halted (stays pending, attempt not counted)", d.Alert.ID,
-						d.Alert.Customer, alerts.FormatPercent(d.Alert.Threshold), d.Alert.To, d.Alert.Channel)
+						d.Alert.Customer, alerts.FormatThreshold(d.Alert.Threshold), d.Alert.To, d.Alert.Channel)
 				default:
 					line = fmt.Sprintf("delivery #%d %s %s%% -> %s via %s (attempt %d): %s", d.Alert.ID, d.Alert.Customer,
-						alerts.FormatPercent(d.Alert.Threshold), d.Alert.To, d.Alert.Channel, d.Alert.Attempts, d.Status)
+						alerts.FormatThreshold(d.Alert.Threshold), d.Alert.To, d.Alert.Channel, d.Alert.Attempts, d.Status)
 				}
 				if d.ID != "" {
 					line += " id=" + d.ID
@@ -207,7 +207,7 @@ func (a *app) printPlan(c *Config, plan []store.Alert) error {
 		if r.Status == store.AlertSkipped {
 			verb = "would skip"
 		}
-		fmt.Fprintf(a.stdout, "%s %s%% %s %s (%.2f%%, %s of %s %s) to %s %s via %s\n", verb, alerts.FormatPercent(r.Threshold),
+		fmt.Fprintf(a.stdout, "%s %s%% %s %s (%.2f%%, %s of %s %s) to %s %s via %s\n", verb, alerts.FormatThreshold(r.Threshold),
 			r.Customer, r.Period, r.Percent, alerts.FormatRecorded(r.Used, r.Unit), alerts.FormatRecorded(r.Limit, r.Unit), r.Unit,
 			r.To, to, c.Notify.Channel)
 		if r.Status != store.AlertSkipped {

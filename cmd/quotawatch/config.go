@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -78,6 +80,18 @@ type Config struct {
 	loc       *time.Location
 	file      string
 	customers map[string]*report.Customer
+
+	// fileFrom says how discovery found file; tried lists where it looked
+	// when it found none.
+	fileFrom string
+	tried    []string
+	// warnings are problems that do not stop any command (an unknown
+	// QUOTAWATCH_* variable); setup logs them.
+	warnings []string
+	// sourceErrs are sources that cannot be read yet (a state dir not
+	// created yet): run and backfill refuse to start, config check warns,
+	// the read commands do not care.
+	sourceErrs []error
 }
 
 // defaults are set for every scalar key, which is also what lets viper's
@@ -118,35 +132,68 @@ var defaults = map[string]any{
 	"log.level":                         "info",
 }
 
-// findConfig returns the file to read: --config, else ./quotawatch.yaml,
-// else ~/.config/quotawatch/config.yaml, else "" (defaults only).
-func findConfig(flag string) (string, error) {
-	if flag != "" {
-		if _, err := os.Stat(flag); err != nil {
-			return "", cfgErr("--config", "%v", err)
-		}
-		return flag, nil
-	}
-	if _, err := os.Stat("quotawatch.yaml"); err == nil {
-		return "quotawatch.yaml", nil
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		p := filepath.Join(home, ".config", "quotawatch", "config.yaml")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", nil
+// systemConfigFile is the last place discovery looks. A package for a
+// system that keeps configuration elsewhere sets it at build time:
+// -ldflags "-X main.systemConfigFile=/usr/local/etc/quotawatch/config.yaml".
+var systemConfigFile = "/etc/quotawatch/config.yaml"
+
+// configLocation is where discovery found the config file.
+type configLocation struct {
+	path  string   // "" when there is none
+	from  string   // how it was found: --config, $QUOTAWATCH_CONFIG, ...
+	tried []string // where it looked, when path is ""
 }
 
-var invalidKeys = regexp.MustCompile(`has invalid keys: (.*)`)
+// findConfig returns the file to read, the first of: --config,
+// $QUOTAWATCH_CONFIG, ./quotawatch.yaml, $XDG_CONFIG_HOME/quotawatch/config.yaml
+// (default ~/.config/quotawatch/config.yaml), /etc/quotawatch/config.yaml.
+// A file named by the flag or the variable must exist; a candidate that
+// exists but cannot be looked at is an error, not a reason to read another.
+func findConfig(flag string) (configLocation, error) {
+	if flag != "" {
+		if _, err := os.Stat(flag); err != nil {
+			return configLocation{}, cfgErr("--config", "%v", err)
+		}
+		return configLocation{path: flag, from: "--config"}, nil
+	}
+	if env := os.Getenv(envConfigFile); env != "" {
+		if _, err := os.Stat(env); err != nil {
+			return configLocation{}, cfgErr("$"+envConfigFile, "%v", err)
+		}
+		return configLocation{path: env, from: "$" + envConfigFile}, nil
+	}
+	type candidate struct{ path, from string }
+	cands := []candidate{{"quotawatch.yaml", "./quotawatch.yaml"}}
+	// The XDG spec ignores a relative $XDG_CONFIG_HOME.
+	if x := os.Getenv("XDG_CONFIG_HOME"); filepath.IsAbs(x) {
+		p := filepath.Join(x, "quotawatch", "config.yaml")
+		cands = append(cands, candidate{p, p + " ($XDG_CONFIG_HOME)"})
+	} else if home, err := os.UserHomeDir(); err == nil {
+		p := filepath.Join(home, ".config", "quotawatch", "config.yaml")
+		cands = append(cands, candidate{p, p})
+	}
+	cands = append(cands, candidate{systemConfigFile, systemConfigFile})
+	var tried []string
+	for _, c := range cands {
+		_, err := os.Stat(c.path)
+		if err == nil {
+			return configLocation{path: c.path, from: c.from}, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return configLocation{}, cfgErr("", "look for the config file: %v", err)
+		}
+		tried = append(tried, c.from)
+	}
+	return configLocation{tried: tried}, nil
+}
 
 // loadConfig reads, decodes and validates the configuration.
 func loadConfig(file, dbFlag string) (*Config, error) {
-	path, err := findConfig(file)
+	where, err := findConfig(file)
 	if err != nil {
 		return nil, err
 	}
+	path := where.path
 	v := viper.New()
 	for k, d := range defaults {
 		v.SetDefault(k, d)
@@ -169,12 +216,8 @@ func loadConfig(file, dbFlag string) (*Config, error) {
 		return nil, cfgErr("notify.whatsapp.token", "a token must not be written in the config; put it in the environment variable named by notify.whatsapp.token_env or in notify.whatsapp.token_file")
 	}
 	var c Config
-	if err := v.UnmarshalExact(&c); err != nil {
-		msg := oneLine(err.Error())
-		if m := invalidKeys.FindStringSubmatch(msg); m != nil {
-			return nil, cfgErr(strings.TrimSpace(m[1]), "unknown key")
-		}
-		return nil, cfgErr("", "%s", msg)
+	if err := decodeConfig(v, &c); err != nil {
+		return nil, err
 	}
 	// viper drops empty maps when unmarshalling, so `pro: {}` (an unlimited
 	// tier) must be recovered from the raw keys.
@@ -186,7 +229,13 @@ func loadConfig(file, dbFlag string) (*Config, error) {
 			c.Tiers[name] = report.Tier{}
 		}
 	}
-	c.file = path
+	c.file, c.fileFrom, c.tried = path, where.from, where.tried
+	if path != "" {
+		if abs, err := filepath.Abs(path); err == nil {
+			c.file = abs
+		}
+	}
+	c.warnings = unknownEnv(os.Environ(), c.Notify.WhatsApp.TokenEnv)
 	if dbFlag != "" {
 		c.Store.Path = dbFlag
 	}
@@ -219,7 +268,9 @@ func (c *Config) validate() error {
 	if c.Store.Path == "" {
 		return cfgErr("store.path", "must not be empty")
 	}
-	c.Store.Path = expandHome(c.Store.Path)
+	if c.Store.Path, err = expandPath("store.path", c.Store.Path); err != nil {
+		return err
+	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		key := fmt.Sprintf("sources[%d]", i)
@@ -230,29 +281,39 @@ func (c *Config) validate() error {
 			if s.Type == "" {
 				s.Type = monitor.SourceClawdbot
 			}
+			// A state dir that is not there yet (OpenClaw installed after
+			// quotawatch) stops run and backfill, not the other commands.
 			if s.Dir == "" {
 				home, _ := os.UserHomeDir()
 				d, ok := monitor.DefaultStateDir(os.Getenv, home)
 				if !ok {
-					return cfgErr(key+".dir", "not set, and no default state dir exists (%s)", strings.Join(monitor.DefaultStateDirs(os.Getenv, home), ", "))
+					c.sourceErrs = append(c.sourceErrs, cfgErr(key+".dir", "not set, and no default state dir exists (%s)", strings.Join(monitor.DefaultStateDirs(os.Getenv, home), ", ")))
+					continue
 				}
 				s.Dir = d
 			}
-			s.Dir = expandHome(s.Dir)
+			d, err := expandPath(key+".dir", s.Dir)
+			if err != nil {
+				c.sourceErrs = append(c.sourceErrs, err)
+				continue
+			}
+			s.Dir = d
 			if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
-				return cfgErr(key+".dir", "%s is not a directory", s.Dir)
+				c.sourceErrs = append(c.sourceErrs, cfgErr(key+".dir", "%s is not a directory", s.Dir))
 			}
 		case monitor.SourceJSONL:
 			if s.Path == "" {
 				return cfgErr(key+".path", "required for a jsonl source")
 			}
-			s.Path = expandHome(s.Path)
+			if s.Path, err = expandPath(key+".path", s.Path); err != nil {
+				return err
+			}
 			if _, err := filepath.Match(s.Path, ""); err != nil {
 				return cfgErr(key+".path", "bad glob: %v", err)
 			}
 			if dir := filepath.Dir(s.Path); !strings.ContainsAny(dir, "*?[") {
 				if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-					return cfgErr(key+".path", "directory %s does not exist", dir)
+					c.sourceErrs = append(c.sourceErrs, cfgErr(key+".path", "directory %s does not exist", dir))
 				}
 			}
 			if s.Name == "" {
@@ -303,6 +364,9 @@ func (c *Config) validate() error {
 				return cfgErr(key+".match.session_key", "bad glob: %v", err)
 			}
 		}
+		if err := validateMatch(key+".match", cu.Match, c.readsTranscripts()); err != nil {
+			return err
+		}
 	}
 	if c.DefaultCustomer != "" {
 		if _, ok := c.customers[c.DefaultCustomer]; !ok {
@@ -326,6 +390,17 @@ func (c *Config) validate() error {
 	if c.Monitor.Rescan < time.Second {
 		return cfgErr("monitor.rescan_interval", "must be at least 1s")
 	}
+	for _, k := range []struct {
+		key string
+		p   *string
+	}{{"notify.whatsapp.token_file", &c.Notify.WhatsApp.TokenFile}, {"notify.clawdbot.command", &c.Notify.Clawdbot.Command}} {
+		if *k.p == "" {
+			continue
+		}
+		if *k.p, err = expandPath(k.key, *k.p); err != nil {
+			return err
+		}
+	}
 	if err := c.validateAlerts(); err != nil {
 		return err
 	}
@@ -336,6 +411,67 @@ func (c *Config) validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return cfgErr("log.level", "unknown level %q", c.Log.Level)
+	}
+	return nil
+}
+
+// whatsAppPeer is a WhatsApp number as session keys and envelopes carry
+// it: E.164, the + and 8 to 15 digits.
+var whatsAppPeer = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
+
+// whatsAppGroup is a WhatsApp group id (JID), old (<creator>-<time>) or new.
+var whatsAppGroup = regexp.MustCompile(`^[0-9]+(-[0-9]+)?@g\.us$`)
+
+// readsTranscripts says whether a Clawdbot/OpenClaw source is configured
+// (or none is: the read commands assume one), i.e. whether peers are
+// WhatsApp numbers rather than a generic log's free-form customer values.
+func (c *Config) readsTranscripts() bool {
+	for _, s := range c.Sources {
+		if s.Type != monitor.SourceJSONL {
+			return true
+		}
+	}
+	return len(c.Sources) == 0
+}
+
+// validateMatch refuses a peer or channel no event can carry, which would
+// silently bill that customer's calls to the default. whatsApp says peers
+// without a channel are WhatsApp numbers (transcripts are read).
+func validateMatch(key string, m report.Match, whatsApp bool) error {
+	if m.Channel != "" {
+		known := knownChannels()
+		if !slices.ContainsFunc(known, func(k string) bool { return strings.EqualFold(k, m.Channel) }) {
+			hint := ""
+			if s := nearest(m.Channel, known); s != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			return cfgErr(key+".channel", "unknown channel %q%s; known: %s", m.Channel, hint, strings.Join(known, ", "))
+		}
+	}
+	// Other channels have their own id formats (Telegram's numeric ids,
+	// Discord's snowflakes), and a generic log's customer value is whatever
+	// the proxy writes: only a WhatsApp peer has a shape to check.
+	if m.Peer != "" && (strings.EqualFold(m.Channel, "whatsapp") || (m.Channel == "" && whatsApp)) {
+		p := strings.ToLower(strings.TrimSpace(m.Peer))
+		p = strings.TrimPrefix(p, "whatsapp:")
+		if !whatsAppPeer.MatchString(p) && !whatsAppGroup.MatchString(p) {
+			return cfgErr(key+".peer", "want a WhatsApp number in E.164 (+ and 8 to 15 digits, e.g. +966500000001) or a group id ending in @g.us, got %q", m.Peer)
+		}
+	}
+	return nil
+}
+
+// sourcesReady says why `what` cannot read the configured sources (none
+// configured, or one not there yet); nil when it can.
+func (c *Config) sourcesReady(what string) error {
+	if len(c.Sources) == 0 {
+		if c.file == "" {
+			return cfgErr("sources", "no config file found (looked for %s), so no source is configured; %s needs at least one", strings.Join(c.tried, ", "), what)
+		}
+		return cfgErr("sources", "no source configured in %s; %s needs at least one", c.file, what)
+	}
+	if len(c.sourceErrs) > 0 {
+		return c.sourceErrs[0]
 	}
 	return nil
 }
@@ -363,6 +499,33 @@ func (c *Config) monitorConfig() monitor.Config {
 // leading +, or Meta prepends the business number's country code.
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
+// validatePreWarning checks a threshold's pre-warning keys: a pre-warning
+// has projected_percent (at least 100: the message names the day the
+// limit is reached) and no percent or flag, min_percent below 100, and no
+// two share a projected_percent (it is their identity in the outbox).
+func validatePreWarning(key string, t alerts.Threshold, seen map[float64]bool) error {
+	switch {
+	case t.ProjectedPercent < 0 || t.ProjectedPercent > 1e6:
+		return cfgErr(key+".projected_percent", "want a percentage of at least 100, got %g", t.ProjectedPercent)
+	case !t.Pace() && t.MinPercent != 0:
+		return cfgErr(key+".min_percent", "only a pre-warning (projected_percent) has min_percent")
+	case !t.Pace():
+		return nil
+	case t.Percent != 0:
+		return cfgErr(key+".percent", "a pre-warning has projected_percent instead of percent")
+	case t.ProjectedPercent < 100:
+		return cfgErr(key+".projected_percent", "want a percentage of at least 100 (the limit reached by the end of the month), got %g", t.ProjectedPercent)
+	case !(t.MinPercent >= 0 && t.MinPercent < 100):
+		return cfgErr(key+".min_percent", "want 0 up to below 100, got %g", t.MinPercent)
+	case t.Flag:
+		return cfgErr(key+".flag", "a pre-warning cannot flag; flag a percent threshold")
+	case seen[t.ProjectedPercent]:
+		return cfgErr(key+".projected_percent", "two pre-warnings at projected %g%%", t.ProjectedPercent)
+	}
+	seen[t.ProjectedPercent] = true
+	return nil
+}
+
 // validateAlerts checks the alerts and notify keys, so a mistake is refused
 // at start with its key rather than found at a customer's 80 %.
 func (c *Config) validateAlerts() error {
@@ -371,13 +534,20 @@ func (c *Config) validateAlerts() error {
 		al.Thresholds = alerts.DefaultThresholds()
 	}
 	hasOperator, hasCustomer := false, false
+	prev, pace := 0.0, map[float64]bool{}
 	for i, t := range al.Thresholds {
 		key := fmt.Sprintf("alerts.thresholds[%d]", i)
-		if !(t.Percent > 0) || t.Percent > 1e6 {
-			return cfgErr(key+".percent", "must be a positive percentage, got %g", t.Percent)
+		if err := validatePreWarning(key, t, pace); err != nil {
+			return err
 		}
-		if i > 0 && t.Percent <= al.Thresholds[i-1].Percent {
-			return cfgErr(key+".percent", "thresholds must be sorted ascending without repeats (%g after %g)", t.Percent, al.Thresholds[i-1].Percent)
+		if !t.Pace() {
+			if !(t.Percent > 0) || t.Percent > 1e6 {
+				return cfgErr(key+".percent", "must be a positive percentage, got %g", t.Percent)
+			}
+			if t.Percent <= prev {
+				return cfgErr(key+".percent", "thresholds must be sorted ascending without repeats (%g after %g)", t.Percent, prev)
+			}
+			prev = t.Percent
 		}
 		switch t.To {
 		case alerts.ToCustomer:
@@ -391,6 +561,11 @@ func (c *Config) validateAlerts() error {
 	if al.Schedule != "" {
 		if _, err := cron.ParseStandard(al.Schedule); err != nil {
 			return cfgErr("alerts.schedule", "bad cron spec %q: %v", al.Schedule, err)
+		}
+	}
+	if al.DigestSchedule != "" {
+		if _, err := cron.ParseStandard(al.DigestSchedule); err != nil {
+			return cfgErr("alerts.digest_schedule", "bad cron spec %q: %v", al.DigestSchedule, err)
 		}
 	}
 	if !alerts.KnownLanguage(al.Language) {
@@ -411,10 +586,10 @@ func (c *Config) validateAlerts() error {
 		}
 		found := false
 		for _, t := range al.Thresholds {
-			found = found || t.Percent == p
+			found = found || t.Key() == p
 		}
 		if !found {
-			return cfgErr("alerts.templates."+k, "no threshold at %g%%", p)
+			return cfgErr("alerts.templates."+k, "no threshold at %s%%", alerts.FormatThreshold(p))
 		}
 		if lang != "" && !alerts.KnownLanguage(lang) {
 			return cfgErr("alerts.templates."+k, "unknown language %q", lang)

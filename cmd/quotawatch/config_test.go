@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,7 @@ timezone: Asia/Riyadh
 sources: [{type: clawdbot, dir: STATE}]
 tiers: {basic: {requests: 500}, Pro: {}}
 customers:
-  - {id: a, tier: basic, match: {peer: "+1"}}
+  - {id: a, tier: basic, match: {peer: "+966500000001"}}
   - {id: b, tier: pro}
 default_customer: b
 `
@@ -39,7 +40,6 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"unknown tier", strings.Replace(goodConfig, "tier: basic", "tier: gold", 1), "customers[0].tier"},
 		{"bad timezone", strings.Replace(goodConfig, "Asia/Riyadh", "Mars/Olympus", 1), "timezone"},
 		{"duplicate id", strings.Replace(goodConfig, "id: b", "id: a", 1), "customers[1].id"},
-		{"missing dir", strings.Replace(goodConfig, "dir: STATE", "dir: /nonexistent/x", 1), "sources[0].dir"},
 		{"unknown key", goodConfig + "colour: blue\n", "colour"},
 		{"unknown source type", strings.Replace(goodConfig, "type: clawdbot", "type: syslog", 1), "sources[0].type"},
 		{"bad default", strings.Replace(goodConfig, "default_customer: b", "default_customer: zz", 1), "default_customer"},
@@ -131,6 +131,9 @@ func TestStateSourceWithoutDirUsesTheFirstDefaultStateDirThatExists(t *testing.T
 		if err != nil {
 			return "", err
 		}
+		if err := c.sourcesReady("run"); err != nil {
+			return "", err
+		}
 		return c.monitorConfig().Sources[0].Dir, nil
 	}
 	_, err := dirOf()
@@ -145,6 +148,64 @@ func TestStateSourceWithoutDirUsesTheFirstDefaultStateDirThatExists(t *testing.T
 		}
 		if got, err := dirOf(); err != nil || got != d {
 			t.Errorf("with %s present: dir %q %v, want it", d, got, err)
+		}
+	}
+}
+
+// TestMissingSourceDirStopsOnlyTheCommandsThatReadIt: a state dir that does
+// not exist yet is a warning for `config check`, refuses `run` and
+// `backfill` (exit 2, naming the key), and does not concern `usage`, which
+// reads only the database.
+func TestMissingSourceDirStopsOnlyTheCommandsThatReadIt(t *testing.T) {
+	cfg := writeConfig(t, strings.Replace(goodConfig, "dir: STATE", "dir: /nonexistent/x", 1))
+	db := filepath.Join(t.TempDir(), "qw.db")
+	run := func(args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), append([]string{"--config", cfg, "--db", db}, args...), &out, &errOut)
+		return code, errOut.String()
+	}
+	if code, errOut := run("config", "check"); code != 0 || !strings.Contains(errOut, "level=WARN") || !strings.Contains(errOut, "sources[0].dir: /nonexistent/x is not a directory") {
+		t.Errorf("config check: exit %d, stderr %q; want 0 with a warning naming sources[0].dir", code, errOut)
+	}
+	for _, cmd := range []string{"run", "backfill"} {
+		if code, errOut := run(cmd); code != 2 || !strings.Contains(errOut, "quotawatch: config: sources[0].dir: /nonexistent/x is not a directory") {
+			t.Errorf("%s: exit %d, stderr %q; want 2 naming sources[0].dir", cmd, code, errOut)
+		}
+	}
+	if code, errOut := run("usage"); code != 1 || !strings.Contains(errOut, "no database") {
+		t.Errorf("usage: exit %d, stderr %q; want 1 for the missing database, not a config error", code, errOut)
+	}
+}
+
+// TestPeerShapeIsCheckedOnlyWhereItIsAWhatsAppNumber: a peer that is not
+// E.164 or a group id is refused when transcripts are read (or the match
+// says whatsapp), and accepted as another channel's id or as a generic
+// log's free-form customer value.
+func TestPeerShapeIsCheckedOnlyWhereItIsAWhatsAppNumber(t *testing.T) {
+	logs := t.TempDir()
+	jsonlOnly := fmt.Sprintf("sources: [{type: jsonl, path: %s/*.jsonl}]\ncustomers: [{id: a, match: {peer: \"0555\"}}, {id: b, match: {peer: acme-corp}}]\n", logs)
+	if _, err := loadConfig(writeConfig(t, jsonlOnly), ""); err != nil {
+		t.Errorf("a jsonl-only config's customer values: %v", err)
+	}
+	for _, tt := range []struct {
+		match string
+		ok    bool
+	}{
+		{`{peer: "0555"}`, false},
+		{`{peer: "+9665"}`, false},
+		{`{peer: "966500000001"}`, false},
+		{`{peer: "+966500000001"}`, true},
+		{`{peer: "whatsapp:+966500000001"}`, true},
+		{`{peer: "120363025550001111@g.us"}`, true},
+		{`{peer: "966500000001-1600000000@G.US"}`, true},
+		{`{peer: "0555", channel: whatsapp}`, false},
+		{`{peer: "123456789", channel: Telegram}`, true},
+	} {
+		body := strings.Replace(goodConfig, `{peer: "+966500000001"}`, tt.match, 1)
+		_, err := loadConfig(writeConfig(t, body), "")
+		var ce *ConfigError
+		if tt.ok != (err == nil) || (err != nil && (!errors.As(err, &ce) || ce.Key != "customers[0].match.peer")) {
+			t.Errorf("match %s: %v, want ok=%v (or an error on customers[0].match.peer)", tt.match, err, tt.ok)
 		}
 	}
 }

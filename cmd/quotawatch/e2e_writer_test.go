@@ -144,7 +144,7 @@ func TestE2EReadCommandsNeverWrite(t *testing.T) {
 	if after := e2eDirState(t, dbDir); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("read commands changed the database directory:\nbefore %v\nafter  %v", before, after)
 	}
-	e2eWaitUsage(t, cfg, db, e2eExpected(t), 5*time.Second, nil)
+	e2eWaitUsage(t, cfg, db, e2eExpected(t), 30*time.Second, nil)
 
 	// A database written by a newer schema: said so, exit 1, untouched.
 	sqldb, err := sql.Open("sqlite", db)
@@ -198,7 +198,7 @@ func TestE2ESIGTERMBeforeWorkBeginsIsACleanStop(t *testing.T) {
 	if early == 0 {
 		t.Fatal("no stop landed before the first catch-up: the test proved nothing")
 	}
-	e2eWaitUsage(t, cfg, db, e2eExpected(t), 5*time.Second, nil)
+	e2eWaitUsage(t, cfg, db, e2eExpected(t), 30*time.Second, nil)
 }
 
 func TestE2EDBBackupIsCompleteWhileRunWrites(t *testing.T) {
@@ -228,7 +228,7 @@ func TestE2EDBBackupIsCompleteWhileRunWrites(t *testing.T) {
 			t.Fatalf("backup left %s beside the copy", f)
 		}
 	}
-	e2eWaitUsage(t, cfg, backup, e2eExpected(t), 5*time.Second, nil)
+	e2eWaitUsage(t, cfg, backup, e2eExpected(t), 30*time.Second, nil)
 
 	// Never overwrites.
 	old, _ := os.ReadFile(backup)

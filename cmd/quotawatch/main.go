@@ -24,14 +24,53 @@ import (
 	"github.com/quotawatch/quotawatch/store"
 )
 
-// Version is set at build time with -ldflags "-X main.Version=...".
-var Version = "dev"
-
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(os.Interrupt, syscall.SIGTERM)
 	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// signalCause is the cause of the context signalContext cancels: which
+// signal stopped the work, so the exit code can say it (128 + its number).
+type signalCause struct{ sig os.Signal }
+
+func (s *signalCause) Error() string { return s.sig.String() + " signal received" }
+
+// Is makes the cause a context.Canceled, as signal.NotifyContext's is.
+func (s *signalCause) Is(target error) bool { return target == context.Canceled }
+
+// signalContext is signal.NotifyContext with the signal kept as a typed
+// cause (NotifyContext's cause is only text).
+func signalContext(sigs ...os.Signal) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(&signalCause{sig: s})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(context.Canceled)
+	}
+}
+
+// signalExitCode is the shell's code for a process stopped by the signal
+// that cancelled ctx (SIGINT 130, SIGTERM 143), else 1.
+func signalExitCode(ctx context.Context) int {
+	var sc *signalCause
+	if errors.As(context.Cause(ctx), &sc) {
+		if n, ok := sc.sig.(syscall.Signal); ok {
+			return 128 + int(n)
+		}
+	}
+	return 1
 }
 
 // exitError carries an exit code through cobra.
@@ -43,8 +82,17 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// usageErr is a bad command line: exit 2.
 func usageErr(format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// asUsage marks err, from cobra or pflag, as a bad command line.
+func asUsage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: 2, err: err}
 }
 
 // app holds what the commands share.
@@ -59,7 +107,9 @@ type app struct {
 }
 
 // Main runs the CLI and returns the process exit code: 0 ok, 1 runtime
-// failure, 2 bad usage or bad configuration.
+// failure, 2 bad usage or bad configuration, 130/143 for a backfill stopped
+// by SIGINT/SIGTERM before its end. The code comes from the error's type,
+// never from its text.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr, now: time.Now}
 	root := a.rootCmd()
@@ -71,19 +121,48 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintln(stderr, "quotawatch: "+oneLine(err.Error()))
+	return exitCode(err)
+}
+
+// exitCode chooses the exit code by the error's type.
+func exitCode(err error) int {
 	var ce *ConfigError
 	var ee *exitError
 	switch {
-	case errors.As(err, &ce):
-		return 2
+	case err == nil:
+		return 0
 	case errors.As(err, &ee):
 		return ee.code
-	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "unknown flag"),
-		strings.Contains(err.Error(), "flag needs an argument"), strings.Contains(err.Error(), "invalid argument"),
-		strings.Contains(err.Error(), "accepts "), strings.Contains(err.Error(), "unknown shorthand"):
+	case errors.As(err, &ce):
 		return 2
 	}
 	return 1
+}
+
+// strictArgs makes every command's argument errors usage errors (exit 2),
+// and makes a command with subcommands refuse an unknown one: cobra would
+// print its help and exit 0 (or, at the root, return an untyped error).
+func strictArgs(cmd *cobra.Command) {
+	if cmd.HasSubCommands() && cmd.Args == nil {
+		cmd.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			hint := ""
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = fmt.Sprintf(" (did you mean %q?)", s[0])
+			}
+			return usageErr("unknown command %q for %q%s", args[0], cmd.CommandPath(), hint)
+		}
+		if cmd.Run == nil && cmd.RunE == nil {
+			cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		}
+	} else if args := cmd.Args; args != nil {
+		cmd.Args = func(cmd *cobra.Command, a []string) error { return asUsage(args(cmd, a)) }
+	}
+	for _, sub := range cmd.Commands() {
+		strictArgs(sub)
+	}
 }
 
 func (a *app) rootCmd() *cobra.Command {
@@ -93,11 +172,16 @@ func (a *app) rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&a.configFile, "config", "", "config file (default ./quotawatch.yaml, then ~/.config/quotawatch/config.yaml)")
+	root.PersistentFlags().StringVar(&a.configFile, "config", "", "config file (default: $QUOTAWATCH_CONFIG, ./quotawatch.yaml, $XDG_CONFIG_HOME/quotawatch/config.yaml or ~/.config/quotawatch/config.yaml, "+systemConfigFile+", the first that exists)")
 	root.PersistentFlags().StringVar(&a.dbFile, "db", "", "database file (overrides store.path)")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	root.AddCommand(a.runCmd(), a.backfillCmd(), a.usageCmd(), a.configCmd(), a.versionCmd())
-	root.AddCommand(a.checkCmd(), a.alertsCmd(), a.dbCmd(), a.statusCmd())
+	root.AddCommand(a.checkCmd(), a.alertsCmd(), a.dbCmd())
+	root.AddCommand(a.digestCmd(), a.statusCmd())
+	root.Version = buildVersion().String()
+	root.SetVersionTemplate("quotawatch {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
+	strictArgs(root)
 	return root
 }
 
@@ -116,6 +200,9 @@ func (a *app) setup() (*Config, error) {
 		return nil, cfgErr("log.level", "unknown level %q", level)
 	}
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lv}))
+	for _, w := range c.warnings {
+		a.log.Warn(w)
+	}
 	return c, nil
 }
 
@@ -187,8 +274,8 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(c.Sources) == 0 {
-		return cfgErr("sources", "no source configured; quotawatch run needs at least one")
+	if err := c.sourcesReady("quotawatch run"); err != nil {
+		return err
 	}
 	webToken, err := c.webToken()
 	if err != nil {
@@ -219,7 +306,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	defer stopWeb()
 	stopAlerts := a.runAlerts(ctx, ad)
-	a.log.Info("quotawatch running", "version", Version, "db", c.Store.Path, "sources", len(c.Sources), "notify", c.Notify.Channel)
+	a.log.Info("quotawatch running", "version", buildVersion().String(), "db", c.Store.Path, "sources", len(c.Sources), "notify", c.Notify.Channel)
 	err = m.Run(ctx, func() {
 		a.log.Info("caught up; following")
 		a.logSources("read at catch-up", m.Stats().Sources)
@@ -269,16 +356,27 @@ func (a *app) backfillCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(paths) == 0 && len(c.Sources) == 0 {
-				return cfgErr("sources", "no source configured and no PATH given")
+			if len(paths) == 0 {
+				if err := c.sourcesReady("quotawatch backfill without PATH"); err != nil {
+					return err
+				}
+			}
+			ctx := cmd.Context()
+			// A stop by SIGINT/SIGTERM before the end exits 128+signal, as
+			// a shell does: what was read is committed, but not all of it.
+			interrupted := func() error {
+				return &exitError{code: signalExitCode(ctx), err: fmt.Errorf("backfill interrupted before the end (%v); what was read is stored, run backfill again to read the rest", context.Cause(ctx))}
 			}
 			if h, held := store.Held(c.Store.Path); held {
 				// Safe alongside run: events are keyed, so a file both read
 				// counts once, and SQLite serialises the two writers.
 				a.log.Info("the database is also being written by "+h.String()+"; backfill shares it safely", "db", c.Store.Path)
 			}
-			st, err := a.openStore(cmd.Context(), c)
+			st, err := a.openStore(ctx, c)
 			if err != nil {
+				if ctx.Err() != nil {
+					return interrupted()
+				}
 				return err
 			}
 			defer st.Close()
@@ -288,7 +386,7 @@ func (a *app) backfillCmd() *cobra.Command {
 				m.Progress = func(n int64) { bar.Add64(n) }
 			}
 			start := a.now()
-			stats, err := m.Backfill(cmd.Context(), paths, func(total int64) {
+			stats, err := m.Backfill(ctx, paths, func(total int64) {
 				if m.Progress != nil {
 					bar = progressbar.DefaultBytes(total, "backfill")
 				}
@@ -296,6 +394,12 @@ func (a *app) backfillCmd() *cobra.Command {
 			if bar != nil {
 				bar.Finish()
 				fmt.Fprintln(a.stderr)
+			}
+			if err != nil && ctx.Err() != nil {
+				// The signal cut the work short (while loading checkpoints,
+				// or a write it cancelled): that is the reason to report.
+				a.log.Debug("backfill stopped by signal", "err", err)
+				return interrupted()
 			}
 			if err != nil {
 				if errors.Is(err, monitor.ErrNoSources) {
@@ -318,10 +422,10 @@ func (a *app) backfillCmd() *cobra.Command {
 			if err := a.printBackfill(format, stats, a.now().Sub(start)); err != nil {
 				return err
 			}
-			if cmd.Context().Err() != nil {
+			if ctx.Err() != nil {
 				// Stopped by SIGINT/SIGTERM: the summary is not the whole
 				// of PATH, so it must not look like a success.
-				return &exitError{code: 1, err: errors.New("backfill interrupted before the end; what was read is stored, run backfill again to read the rest")}
+				return interrupted()
 			}
 			return nil
 		},
@@ -369,8 +473,16 @@ func (a *app) configCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if c.file == "" {
+				// Defaults alone configure no source and no customer: an
+				// "ok" would hide that the intended file was not found.
+				return cfgErr("", "no config file found (looked for %s); name one with --config or $%s", strings.Join(c.tried, ", "), envConfigFile)
+			}
 			if err := c.tokenError(); err != nil {
 				return err
+			}
+			for _, e := range c.sourceErrs {
+				a.log.Warn("source not there yet: run and backfill refuse to start until it is", "problem", oneLine(e.Error()))
 			}
 			return a.printConfig(c)
 		},
@@ -393,7 +505,7 @@ func (a *app) printConfig(c *Config) error {
 	if err := enc.Encode(out); err != nil {
 		return fmt.Errorf("print config: %w", err)
 	}
-	fmt.Fprintln(a.stderr, "config ok")
+	fmt.Fprintf(a.stderr, "config ok: %s (found as %s)\n", c.file, c.fileFrom)
 	return nil
 }
 
@@ -412,12 +524,28 @@ func redacted(c *Config) string {
 }
 
 func (a *app) versionCmd() *cobra.Command {
-	return &cobra.Command{
+	var format string
+	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version (also: quotawatch --version)",
 		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(a.stdout, "quotawatch "+Version)
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v := buildVersion()
+			switch format {
+			case "text":
+				fmt.Fprintln(a.stdout, "quotawatch "+v.String())
+			case "json":
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(v); err != nil {
+					return fmt.Errorf("print version: %w", err)
+				}
+			default:
+				return usageErr("--format: want text or json, got %q", format)
+			}
+			return nil
 		},
 	}
+	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	return cmd
 }

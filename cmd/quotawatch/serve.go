@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/quotawatch/quotawatch/monitor"
-	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 	"github.com/quotawatch/quotawatch/web"
 )
@@ -109,23 +108,6 @@ func readWebTokenFile(path string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// reportSources names the configured sources as the monitor labels them,
-// for status to group what was read.
-func (c *Config) reportSources() []report.Source {
-	out := make([]report.Source, 0, len(c.Sources))
-	for _, s := range c.Sources {
-		rs := report.Source{Kind: s.Type, Dir: s.Dir}
-		switch s.Type {
-		case monitor.SourceJSONL:
-			rs = report.Source{Label: monitor.SourceJSONL + ":" + s.Name, Kind: s.Type, Glob: s.Path}
-		default:
-			rs.Label = s.Type + ":" + s.Dir
-		}
-		out = append(out, rs)
-	}
-	return out
-}
-
 // startWeb serves the dashboard when http.listen is set. caughtUp is to be
 // called once the first catch-up is committed (readiness); stop shuts the
 // server down. The address is bound here, so a port in use fails the start.
@@ -135,7 +117,7 @@ func (a *app) startWeb(c *Config, st *store.Store, m *monitor.Monitor, token str
 	}
 	var caught atomic.Bool
 	started := a.now()
-	h, err := web.New(web.Options{Store: st, Book: c.book(), Sources: c.reportSources(), Clock: a.now, Token: token,
+	h, err := web.New(web.Options{Store: st, Book: c.book(), Sources: digestSources(c), Clock: a.now, Token: token,
 		Language: c.Alerts.Language, Version: Version, Log: a.log,
 		Live: func() web.Live {
 			l := web.Live{CaughtUp: caught.Load(), Started: started, Health: m.Health()}

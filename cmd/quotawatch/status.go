@@ -31,7 +31,7 @@ func (a *app) statusCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			s, err := report.ReadStatus(cmd.Context(), st, c.reportSources(), a.now(), c.loc)
+			s, err := report.ReadStatus(cmd.Context(), st, digestSources(c), a.now(), c.loc)
 			if err != nil {
 				return err
 			}

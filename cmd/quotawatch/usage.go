@@ -4,8 +4,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/quotawatch/quotawatch/report"
@@ -13,11 +11,15 @@ import (
 )
 
 func (a *app) usageCmd() *cobra.Command {
-	var month, customer, format string
+	var month, customer, format, by, from, to string
+	var daily bool
 	cmd := &cobra.Command{
 		Use:   "usage",
-		Short: "Print each customer's usage for a month",
-		Args:  cobra.NoArgs,
+		Short: "Print each customer's usage for a month, or its history by day, provider or model",
+		Example: `  quotawatch usage                          # this month, one row per customer
+  quotawatch usage --daily --customer omar  # omar's days this month
+  quotawatch usage --by model --from 2026-09-01 --to 2026-11-30 --format csv`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch format {
 			case "table", "json", "csv":
@@ -27,6 +29,31 @@ func (a *app) usageCmd() *cobra.Command {
 			c, err := a.setup()
 			if err != nil {
 				return err
+			}
+			var g report.Grouping
+			switch by {
+			case "":
+			case "model":
+				g.Model = true
+			case "provider":
+				g.Provider = true
+			default:
+				return usageErr("--by: want model or provider, got %q", by)
+			}
+			g.Daily = daily
+			history := daily || by != "" || from != "" || to != ""
+			if history && month != "" && (from != "" || to != "") {
+				return usageErr("--month and --from/--to: give one or the other")
+			}
+			for _, d := range []struct{ flag, v string }{{"--from", from}, {"--to", to}} {
+				if d.v != "" {
+					if _, err := report.ParseDay(d.v); err != nil {
+						return usageErr("%s: %v", d.flag, err)
+					}
+				}
+			}
+			if from != "" && to != "" && from > to {
+				return usageErr("--from %s is after --to %s", from, to)
 			}
 			if month == "" {
 				month = report.PeriodOf(a.now(), c.loc)
@@ -43,6 +70,22 @@ func (a *app) usageCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			if history {
+				// No range: the month. An open range runs from the first
+				// stored day, or to the last.
+				if from == "" && to == "" {
+					from, to, _ = report.MonthDays(month)
+				} else if from == "" {
+					from = "0000-01-01"
+				} else if to == "" {
+					to = "9999-12-31"
+				}
+				rows, err := report.History(cmd.Context(), st, c.book(), from, to, customer, g)
+				if err != nil {
+					return err
+				}
+				return a.printHistory(format, rows, g)
+			}
 			rows, err := report.Rows(cmd.Context(), st, c.book(), month, customer, a.now())
 			if err != nil {
 				return err
@@ -53,6 +96,10 @@ func (a *app) usageCmd() *cobra.Command {
 	cmd.Flags().StringVar(&month, "month", "", "period YYYY-MM (default: this month in the configured timezone)")
 	cmd.Flags().StringVar(&customer, "customer", "", "only this customer id")
 	cmd.Flags().StringVar(&format, "format", "table", "table, json or csv")
+	cmd.Flags().BoolVar(&daily, "daily", false, "one row per customer per day (days in the customer's timezone)")
+	cmd.Flags().StringVar(&by, "by", "", "break down by model or provider")
+	cmd.Flags().StringVar(&from, "from", "", "first day YYYY-MM-DD (history across months)")
+	cmd.Flags().StringVar(&to, "to", "", "last day YYYY-MM-DD, inclusive (default: the last stored day)")
 	return cmd
 }
 
@@ -74,15 +121,9 @@ func (a *app) printUsage(format string, rows []report.Row) error {
 		w.Flush()
 		return w.Error()
 	}
-	// Numbers align right; the customer column reads better left-aligned,
-	// so its cells are padded to one width before the right-aligning writer.
-	width := len("CUSTOMER")
-	for _, r := range rows {
-		width = max(width, len(r.Customer))
-	}
-	left := func(s string) string { return s + strings.Repeat(" ", width-len(s)) }
-	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, left("CUSTOMER")+"\tTIER\tREQUESTS\tFAILED\tINPUT\tOUTPUT\tCACHE READ\tCACHE WRITE\tCOST USD\tLIMIT\tUSED %\tFORECAST %\tFLAGGED\t")
+	// Numbers align right; the customer column reads better left-aligned.
+	t := newTable([]string{"CUSTOMER", "TIER", "REQUESTS", "FAILED", "INPUT", "OUTPUT", "CACHE READ", "CACHE WRITE", "COST USD",
+		"LIMIT", "USED %", "FORECAST %", "FLAGGED"}, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 	for _, r := range rows {
 		limit := "-"
 		switch {
@@ -103,10 +144,10 @@ func (a *app) printUsage(format string, rows []report.Row) error {
 		if r.Flagged {
 			flag = "FLAGGED"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", left(r.Customer), dash(r.Tier), r.Requests, r.FailedRequests,
-			r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, cost, limit, optFloat(r.Percent), optFloat(r.ProjectedPercent), flag)
+		t.add(r.Customer, dash(r.Tier), itoa(r.Requests), itoa(r.FailedRequests), itoa(r.InputTokens), itoa(r.OutputTokens),
+			itoa(r.CacheReadTokens), itoa(r.CacheWriteTokens), cost, limit, optFloat(r.Percent), optFloat(r.ProjectedPercent), flag)
 	}
-	return tw.Flush()
+	return t.write(a.stdout)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -137,4 +178,66 @@ func optMoney(p *report.Money) string {
 		return ""
 	}
 	return p.String()
+}
+
+// printHistory renders history rows; only the grouping's columns are shown.
+func (a *app) printHistory(format string, rows []report.HistoryRow, g report.Grouping) error {
+	switch format {
+	case "json":
+		if rows == nil {
+			rows = []report.HistoryRow{}
+		}
+		return report.WriteJSON(a.stdout, rows)
+	case "csv":
+		w := csv.NewWriter(a.stdout)
+		w.Write([]string{"customer", "name", "day", "from", "to", "provider", "model", "requests", "failed_requests", "input_tokens",
+			"output_tokens", "cache_read_tokens", "cache_write_tokens", "total_tokens", "cost_usd", "unpriced_requests"})
+		for _, r := range rows {
+			w.Write([]string{r.Customer, r.Name, r.Day, r.From, r.To, r.Provider, r.Model, itoa(r.Requests), itoa(r.FailedRequests),
+				itoa(r.InputTokens), itoa(r.OutputTokens), itoa(r.CacheReadTokens), itoa(r.CacheWriteTokens), itoa(r.TotalTokens),
+				r.CostUSD.String(), itoa(r.UnpricedRequests)})
+		}
+		w.Flush()
+		return w.Error()
+	}
+	head := []string{"CUSTOMER"}
+	if g.Daily {
+		head = append(head, "DAY")
+	} else {
+		head = append(head, "FROM", "TO")
+	}
+	if g.Provider || g.Model {
+		head = append(head, "PROVIDER")
+	}
+	if g.Model {
+		head = append(head, "MODEL")
+	}
+	first := len(head)
+	head = append(head, "REQUESTS", "FAILED", "INPUT", "OUTPUT", "CACHE READ", "CACHE WRITE", "COST USD")
+	var right []int
+	for c := first; c < len(head); c++ {
+		right = append(right, c)
+	}
+	t := newTable(head, right...)
+	for _, r := range rows {
+		line := []string{r.Customer}
+		if g.Daily {
+			line = append(line, r.Day)
+		} else {
+			line = append(line, r.From, r.To)
+		}
+		if g.Provider || g.Model {
+			line = append(line, dash(r.Provider))
+		}
+		if g.Model {
+			line = append(line, dash(r.Model))
+		}
+		cost := r.CostUSD.String()
+		if r.UnpricedRequests > 0 {
+			cost += fmt.Sprintf(" (+%d unpriced)", r.UnpricedRequests)
+		}
+		t.add(append(line, itoa(r.Requests), itoa(r.FailedRequests), itoa(r.InputTokens), itoa(r.OutputTokens),
+			itoa(r.CacheReadTokens), itoa(r.CacheWriteTokens), cost)...)
+	}
+	return t.write(a.stdout)
 }
