@@ -113,7 +113,8 @@ type Monitor struct {
 	batches  chan job
 	wg       sync.WaitGroup
 	writeErr atomic.Value
-	refused  int64 // events the store rejected so far (writer goroutine only)
+	health   health // what Health reports (readiness)
+	refused  int64  // events the store rejected so far (writer goroutine only)
 }
 
 // New creates a monitor over an open store.
@@ -257,7 +258,9 @@ func (m *Monitor) commit(b *store.Batch) {
 	}
 	delay := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
+		m.health.begin(m.now())
 		res, err := m.st.Commit(context.Background(), b, m.attr.DayOf)
+		m.health.done(m.now(), err)
 		if err == nil {
 			m.stats.inserted.Add(int64(res.Inserted))
 			m.stats.dups.Add(int64(res.Duplicates))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -63,10 +62,7 @@ func (a *app) alertsCmd() *cobra.Command {
 				w.Flush()
 				return w.Error()
 			case "json":
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				enc.SetEscapeHTML(false)
-				return enc.Encode(rows)
+				return report.WriteJSON(a.stdout, rows)
 			}
 			t := newTable([]string{"ID", "CUSTOMER", "PERIOD", "THRESHOLD", "TO", "USED", "STATUS", "ATTEMPTS", "CREATED",
 				"SENT / NEXT ATTEMPT", "PROVIDER ID", "REASON", "LAST ERROR"}, 0, 3, 7)

@@ -73,6 +73,10 @@ type Config struct {
 	Notify alerts.NotifyConfig `mapstructure:"notify" json:"notify"`
 	HTTP   struct {
 		Listen string `mapstructure:"listen" json:"listen"`
+		// The dashboard's bearer token comes from the environment variable
+		// AuthTokenEnv names, else from AuthTokenFile; never from the file.
+		AuthTokenEnv  string `mapstructure:"auth_token_env" json:"auth_token_env"`
+		AuthTokenFile string `mapstructure:"auth_token_file" json:"auth_token_file"`
 	} `mapstructure:"http" json:"http"`
 	Log struct {
 		Level string `mapstructure:"level" json:"level"`
@@ -131,6 +135,8 @@ var defaults = map[string]any{
 	"notify.retry.max":                  "1h",
 	"notify.retry.attempts":             10,
 	"http.listen":                       "",
+	"http.auth_token_env":               "",
+	"http.auth_token_file":              "",
 	"log.level":                         "info",
 	"log.format":                        "text",
 }
@@ -412,6 +418,9 @@ func (c *Config) validate() error {
 		}
 	}
 	if err := c.validateAlerts(); err != nil {
+		return err
+	}
+	if err := c.validateHTTP(); err != nil {
 		return err
 	}
 	switch strings.ToLower(c.Log.Level) {

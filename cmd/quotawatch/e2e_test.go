@@ -160,7 +160,7 @@ func e2eStart(t *testing.T, args ...string) *e2eProc {
 	t.Helper()
 	p := &e2eProc{args: args, done: make(chan struct{})}
 	p.cmd = exec.Command(e2eBinary(t), args...)
-	p.cmd.Env = e2eChildEnv()
+	p.cmd.Env = append(e2eChildEnv(), e2eExtraEnv...)
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {

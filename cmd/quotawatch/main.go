@@ -193,7 +193,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	root.AddCommand(a.runCmd(), a.backfillCmd(), a.usageCmd(), a.configCmd(), a.versionCmd())
 	root.AddCommand(a.checkCmd(), a.alertsCmd(), a.dbCmd())
-	root.AddCommand(a.digestCmd())
+	root.AddCommand(a.digestCmd(), a.statusCmd())
 	root.Version = buildVersion().String()
 	root.SetVersionTemplate("quotawatch {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
@@ -327,6 +327,10 @@ func (a *app) run(ctx context.Context) error {
 	if err := c.sourcesReady("quotawatch run"); err != nil {
 		return err
 	}
+	webToken, err := c.webToken()
+	if err != nil {
+		return err
+	}
 	// One writer per database: a second run would ingest and alert twice
 	// over. The lock is taken before the database is touched.
 	lock, err := store.LockWriter(c.Store.Path, "run")
@@ -346,6 +350,11 @@ func (a *app) run(ctx context.Context) error {
 	}
 	// OnCommit runs on the ingest writer: Kick never blocks it.
 	m.OnCommit = func(store.CommitResult) { ad.Kick() }
+	caughtUp, stopWeb, err := a.startWeb(c, st, m, webToken)
+	if err != nil {
+		return err
+	}
+	defer stopWeb()
 	stopAlerts := a.runAlerts(ctx, ad)
 	a.log.Info("quotawatch running", "version", buildVersion().String(), "db", c.Store.Path, "sources", len(c.Sources), "notify", c.Notify.Channel)
 	err = m.Run(ctx, func() {
@@ -353,6 +362,7 @@ func (a *app) run(ctx context.Context) error {
 		a.logFollowing(c, ss)
 		a.logSources("read at catch-up", ss)
 		ad.Ready()
+		caughtUp()
 	})
 	stopAlerts()
 	s := m.Stats()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -107,13 +106,7 @@ func (a *app) usageCmd() *cobra.Command {
 func (a *app) printUsage(format string, rows []report.Row) error {
 	switch format {
 	case "json":
-		if rows == nil {
-			rows = []report.Row{}
-		}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(rows)
+		return report.WriteRowsJSON(a.stdout, rows)
 	case "csv":
 		w := csv.NewWriter(a.stdout)
 		w.Write([]string{"customer", "name", "tier", "period", "requests", "failed_requests", "input_tokens", "output_tokens",
@@ -194,10 +187,7 @@ func (a *app) printHistory(format string, rows []report.HistoryRow, g report.Gro
 		if rows == nil {
 			rows = []report.HistoryRow{}
 		}
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(rows)
+		return report.WriteJSON(a.stdout, rows)
 	case "csv":
 		w := csv.NewWriter(a.stdout)
 		w.Write([]string{"customer", "name", "day", "from", "to", "provider", "model", "requests", "failed_requests", "input_tokens",

@@ -1,0 +1,180 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/quotawatch/quotawatch/report"
+)
+
+// Metric descriptors: docs/metrics.md lists them with an example alert rule.
+var (
+	cp = []string{"customer", "period"}
+
+	descRequests = prometheus.NewDesc("quotawatch_requests_total",
+		"Successful AI provider calls of the customer in the period.", cp, nil)
+	descFailed = prometheus.NewDesc("quotawatch_failed_requests_total",
+		"Failed AI provider calls of the customer in the period.", cp, nil)
+	descTokens = prometheus.NewDesc("quotawatch_tokens_total",
+		"Tokens of the customer in the period, by class (input, output, cache_read, cache_write).",
+		[]string{"customer", "period", "class"}, nil)
+	descCost = prometheus.NewDesc("quotawatch_cost_usd_total",
+		"Cost in USD of the customer's priced calls in the period.", cp, nil)
+	descUnpriced = prometheus.NewDesc("quotawatch_unpriced_requests_total",
+		"Calls of the customer in the period with no known cost.", cp, nil)
+	descPercent = prometheus.NewDesc("quotawatch_limit_used_percent",
+		"Percent of the tier's limit used (the limit closest to being used up); absent for unlimited tiers.", cp, nil)
+	descProjected = prometheus.NewDesc("quotawatch_limit_projected_percent",
+		"Percent of the limit the customer is projected to use by the end of the period.", cp, nil)
+	descFlagged = prometheus.NewDesc("quotawatch_flagged",
+		"1 when the customer crossed a flagging threshold (120 %) in the period.", cp, nil)
+	descCustomer = prometheus.NewDesc("quotawatch_customer_info",
+		"Configured customers (always 1), with their tier.", []string{"customer", "tier"}, nil)
+
+	descLines = prometheus.NewDesc("quotawatch_ingest_lines_total",
+		"Complete lines (and database rows) read since this process started.", nil, nil)
+	descEvents = prometheus.NewDesc("quotawatch_ingest_events_total",
+		"Usage events parsed since this process started (new and duplicate).", nil, nil)
+	descNew = prometheus.NewDesc("quotawatch_ingest_new_events_total",
+		"Usage events stored for the first time since this process started.", nil, nil)
+	descDups = prometheus.NewDesc("quotawatch_ingest_duplicate_events_total",
+		"Usage events already stored (a copy, a re-read) since this process started.", nil, nil)
+	descBad = prometheus.NewDesc("quotawatch_ingest_bad_lines_total",
+		"Bad lines (malformed, out of bounds, refused by the store) since this process started.", nil, nil)
+	descFiles = prometheus.NewDesc("quotawatch_ingest_files",
+		"Files each source followed in this process.", []string{"source"}, nil)
+	descDatabases = prometheus.NewDesc("quotawatch_ingest_databases",
+		"Agent databases (OpenClaw) each source followed in this process.", []string{"source"}, nil)
+	descReady = prometheus.NewDesc("quotawatch_ready",
+		"1 when /readyz answers ready: caught up, last batch committed, writer not wedged.", nil, nil)
+	descLag = prometheus.NewDesc("quotawatch_ingest_lag_seconds",
+		"Now minus the newest stored event's time.", nil, nil)
+	descNewest = prometheus.NewDesc("quotawatch_ingest_newest_event_timestamp_seconds",
+		"Time of the newest stored event, Unix seconds.", nil, nil)
+	descStoredBad = prometheus.NewDesc("quotawatch_stored_bad_lines",
+		"Bad lines counted in the checkpoints of every file ever read.", nil, nil)
+	descTracked = prometheus.NewDesc("quotawatch_tracked_items",
+		"Files and agent databases the database holds a checkpoint or cursor for.", []string{"kind"}, nil)
+	descAlerts = prometheus.NewDesc("quotawatch_alerts",
+		"Outbox rows by delivery status (pending, sent, failed, skipped).", []string{"status"}, nil)
+	descNotifierErrors = prometheus.NewDesc("quotawatch_notifier_errors_total",
+		"Delivery attempts that failed (a paused delivery takes its attempt back and is not counted).", nil, nil)
+	descDBSize = prometheus.NewDesc("quotawatch_database_size_bytes",
+		"Size of the database file and its -wal.", nil, nil)
+	descBuild = prometheus.NewDesc("quotawatch_build_info",
+		"The running version (always 1).", []string{"version"}, nil)
+)
+
+// collector reads the store on every scrape: the numbers are the ones
+// `usage` prints, with no second set of counters to drift from them.
+type collector struct{ s *server }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRequests, descFailed, descTokens, descCost, descUnpriced, descPercent,
+		descProjected, descFlagged, descCustomer, descLines, descEvents, descNew, descDups, descBad, descFiles,
+		descDatabases, descReady, descLag, descNewest, descStoredBad, descTracked, descAlerts, descNotifierErrors,
+		descDBSize, descBuild} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
+	defer cancel()
+	now := s.now()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge(descBuild, 1, s.o.Version)
+	for _, cu := range s.o.Book.Customers {
+		gauge(descCustomer, 1, cu.ID, cu.Tier)
+	}
+	period := report.PeriodOf(now, s.o.Book.Location)
+	rows, err := report.Rows(ctx, s.o.Store, s.o.Book, period, "", now)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descRequests, err)
+	}
+	for _, r := range rows {
+		l := []string{r.Customer, r.Period}
+		counter(descRequests, float64(r.Requests), l...)
+		counter(descFailed, float64(r.FailedRequests), l...)
+		for _, t := range []struct {
+			class string
+			n     int64
+		}{{"input", r.InputTokens}, {"output", r.OutputTokens}, {"cache_read", r.CacheReadTokens}, {"cache_write", r.CacheWriteTokens}} {
+			counter(descTokens, float64(t.n), r.Customer, r.Period, t.class)
+		}
+		counter(descCost, r.CostUSD.Float(), l...)
+		counter(descUnpriced, float64(r.UnpricedRequests), l...)
+		if r.Percent != nil {
+			gauge(descPercent, *r.Percent, l...)
+		}
+		if r.ProjectedPercent != nil {
+			gauge(descProjected, *r.ProjectedPercent, l...)
+		}
+		gauge(descFlagged, b2f(r.Flagged), l...)
+	}
+	ready, _ := s.ready(ctx)
+	gauge(descReady, b2f(ready))
+	if s.o.Live != nil {
+		st := s.o.Live().Stats
+		counter(descLines, float64(st.Lines))
+		counter(descEvents, float64(st.Events))
+		counter(descNew, float64(st.Inserted))
+		counter(descDups, float64(st.Duplicates))
+		counter(descBad, float64(st.Bad))
+		for _, src := range st.Sources {
+			gauge(descFiles, float64(src.Files), src.Source)
+			gauge(descDatabases, float64(src.Databases), src.Source)
+		}
+	}
+	rs, err := report.ReadStatus(ctx, s.o.Store, s.o.Sources, now, s.o.Book.Location)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descAlerts, err)
+		return
+	}
+	if rs.LagSeconds != nil {
+		gauge(descLag, *rs.LagSeconds)
+		gauge(descNewest, float64(rs.NewestMs())/1000)
+	}
+	gauge(descStoredBad, float64(rs.BadLines))
+	gauge(descTracked, float64(rs.Files), "file")
+	gauge(descTracked, float64(rs.Databases), "database")
+	a := rs.Alerts
+	for _, x := range []struct {
+		status string
+		n      int64
+	}{{"pending", a.Pending}, {"sent", a.Sent}, {"failed", a.Failed}, {"skipped", a.Skipped}} {
+		gauge(descAlerts, float64(x.n), x.status)
+	}
+	counter(descNotifierErrors, float64(a.FailedAttempts))
+	gauge(descDBSize, float64(rs.DatabaseBytes))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// metricsHandler serves a private registry: this collector and the
+// standard go_* and process_* ones, none of another library's globals.
+func (s *server) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collector{s})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ErrorLog: promLog{s}})
+}
+
+// promLog hands promhttp's errors to the dashboard's logger.
+type promLog struct{ s *server }
+
+func (p promLog) Println(v ...any) { p.s.log.Warn("metrics", "err", v) }
