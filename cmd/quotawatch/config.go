@@ -244,7 +244,7 @@ func loadConfig(file, dbFlag string) (*Config, error) {
 			c.file = abs
 		}
 	}
-	c.warnings = unknownEnv(os.Environ(), c.Notify.WhatsApp.TokenEnv)
+	c.warnings = unknownEnv(os.Environ(), c.Notify.WhatsApp.TokenEnv, c.HTTP.AuthTokenEnv)
 	if dbFlag != "" {
 		c.Store.Path = dbFlag
 	}

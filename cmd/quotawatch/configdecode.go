@@ -375,8 +375,9 @@ func envName(key string) string {
 
 // unknownEnv warns of each QUOTAWATCH_* variable quotawatch does not read:
 // a misspelt override would otherwise be ignored without a word. The
-// token variable named by notify.whatsapp.token_env is read, whatever it is.
-func unknownEnv(environ []string, tokenEnv string) []string {
+// secret variables named by the config (notify.whatsapp.token_env,
+// http.auth_token_env, …) are read, whatever their names.
+func unknownEnv(environ []string, secretEnvs ...string) []string {
 	known := []string{envConfigFile}
 	for k := range defaults {
 		known = append(known, envName(k))
@@ -385,7 +386,7 @@ func unknownEnv(environ []string, tokenEnv string) []string {
 	var warns []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix) || name == tokenEnv || slices.Contains(known, name) {
+		if !strings.HasPrefix(name, envPrefix) || slices.Contains(secretEnvs, name) || slices.Contains(known, name) {
 			continue
 		}
 		w := "environment variable " + name + " is not a quotawatch setting and is ignored"

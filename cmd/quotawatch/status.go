@@ -17,7 +17,12 @@ func (a *app) statusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show what is followed, the newest event and lag, bad lines, pending and failed alerts, database size",
-		Args:  cobra.NoArgs,
+		Example: `  quotawatch status
+  quotawatch status --format json | jq .lag_seconds`,
+		Annotations: exitCodes("0    the status was printed",
+			"1    runtime failure (no database, or one written by a newer quotawatch)",
+			exitLineUsage),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "table" && format != "json" {
 				return usageErr("--format: want table or json, got %q", format)
@@ -41,7 +46,7 @@ func (a *app) statusCmd() *cobra.Command {
 			return a.printStatus(s)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	formatFlag(cmd, &format, "table", "table", "json")
 	return cmd
 }
 
