@@ -20,6 +20,8 @@ type Tier struct {
 	Requests int64   `mapstructure:"requests" json:"requests,omitempty"`
 	Tokens   int64   `mapstructure:"tokens" json:"tokens,omitempty"`
 	CostUSD  float64 `mapstructure:"cost_usd" json:"cost_usd,omitempty"`
+	// Enforce overrides the global hard-limit policy for the tier's customers.
+	Enforce *Enforce `mapstructure:"enforce" json:"enforce,omitempty"`
 }
 
 // Unlimited reports whether the tier sets no limit.
@@ -68,6 +70,8 @@ type Customer struct {
 	Timezone string `mapstructure:"timezone" json:"timezone,omitempty"`
 	Language string `mapstructure:"language" json:"language,omitempty"` // "" = alerts.language
 	Match    Match  `mapstructure:"match" json:"match"`
+	// Enforce overrides the tier's and the global hard-limit policy.
+	Enforce *Enforce `mapstructure:"enforce" json:"enforce,omitempty"`
 
 	// Limits is the tier's limits (zero = unlimited, also for no tier).
 	Limits Tier `mapstructure:"-" json:"-"`

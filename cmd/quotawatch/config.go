@@ -16,8 +16,10 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/quotawatch/quotawatch/alerts"
+	"github.com/quotawatch/quotawatch/enforce"
 	"github.com/quotawatch/quotawatch/monitor"
 	"github.com/quotawatch/quotawatch/parser"
+	"github.com/quotawatch/quotawatch/redismirror"
 	"github.com/quotawatch/quotawatch/report"
 )
 
@@ -71,6 +73,8 @@ type Config struct {
 	Log struct {
 		Level string `mapstructure:"level" json:"level"`
 	} `mapstructure:"log" json:"log"`
+	Enforce enforce.Config     `mapstructure:"enforce" json:"enforce"`
+	Redis   redismirror.Config `mapstructure:"redis" json:"redis"`
 
 	// Resolved by validate.
 	loc       *time.Location
@@ -124,6 +128,15 @@ var defaults = map[string]any{
 	"notify.retry.attempts":             10,
 	"http.listen":                       "",
 	"log.level":                         "info",
+	"enforce.listen":                    "",
+	"enforce.mode":                      report.EnforceOff,
+	"enforce.grace_percent":             enforce.DefaultGracePercent,
+	"enforce.unknown_customer":          enforce.UnknownAllow,
+	"enforce.inflight_timeout":          enforce.DefaultInflightTimeout.String(),
+	"redis.addr":                        "",
+	"redis.password_env":                "QUOTAWATCH_REDIS_PASSWORD",
+	"redis.db":                          0,
+	"redis.resync_interval":             redismirror.DefaultResync.String(),
 }
 
 // systemConfigFile is the last place discovery looks. A package for a
@@ -396,6 +409,9 @@ func (c *Config) validate() error {
 		}
 	}
 	if err := c.validateAlerts(); err != nil {
+		return err
+	}
+	if err := c.validateEnforce(); err != nil {
 		return err
 	}
 	switch strings.ToLower(c.Log.Level) {
@@ -683,6 +699,53 @@ func (c *Config) tokenError() error {
 			key = "notify.whatsapp.token_file"
 		}
 		return cfgErr(key, "%v", err)
+	}
+	return nil
+}
+
+// validateEnforce checks the enforce and redis keys and every tier's and
+// customer's enforce override (issue 12).
+func (c *Config) validateEnforce() error {
+	if err := c.Enforce.Validate(); err != nil {
+		var ke *enforce.KeyError
+		if errors.As(err, &ke) {
+			return cfgErr("enforce."+ke.Key, "%s", ke.Reason)
+		}
+		return cfgErr("enforce", "%v", err)
+	}
+	for i, k := range c.Enforce.APIKeys {
+		if _, ok := c.customers[k.Customer]; !ok {
+			return cfgErr(fmt.Sprintf("enforce.api_keys[%d].customer", i), "%q is not a configured customer id", k.Customer)
+		}
+	}
+	policy := func(key string, p *report.Enforce) error {
+		if p == nil {
+			return nil
+		}
+		if err := enforce.CheckPolicy(*p); err != nil {
+			var ke *enforce.KeyError
+			if errors.As(err, &ke) {
+				return cfgErr(key+".enforce."+ke.Key, "%s", ke.Reason)
+			}
+			return cfgErr(key+".enforce", "%v", err)
+		}
+		return nil
+	}
+	for name, t := range c.Tiers {
+		if err := policy("tiers."+name, t.Enforce); err != nil {
+			return err
+		}
+	}
+	for i := range c.Customers {
+		if err := policy(fmt.Sprintf("customers[%d]", i), c.Customers[i].Enforce); err != nil {
+			return err
+		}
+	}
+	if c.Redis.Resync < time.Second {
+		return cfgErr("redis.resync_interval", "must be at least 1s")
+	}
+	if c.Redis.DB < 0 {
+		return cfgErr("redis.db", "must not be negative")
 	}
 	return nil
 }

@@ -294,8 +294,13 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// OnCommit runs on the ingest writer: Kick never blocks it.
-	m.OnCommit = func(store.CommitResult) { ad.Kick() }
+	p2, err := a.startPhase2(ctx, c, st)
+	if err != nil {
+		return err
+	}
+	defer p2.stop()
+	// OnCommit runs on the ingest writer: Kick and committed never block it.
+	m.OnCommit = func(r store.CommitResult) { ad.Kick(); p2.committed(r) }
 	stopAlerts := a.runAlerts(ctx, ad)
 	a.log.Info("quotawatch running", "version", buildVersion().String(), "db", c.Store.Path, "sources", len(c.Sources), "notify", c.Notify.Channel)
 	err = m.Run(ctx, func() {
