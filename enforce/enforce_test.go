@@ -35,7 +35,7 @@ func (c *testClock) Add(d time.Duration) {
 
 // fixture is a real store and an enforcer over it.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	st    *store.Store
 	e     *Enforcer
 	clock *testClock
@@ -45,6 +45,11 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg Config, customers []report.Customer, tiers map[string]report.Tier) *fixture {
 	t.Helper()
+	return newFixtureTB(t, cfg, customers, tiers)
+}
+
+func newFixtureTB(t testing.TB, cfg Config, customers []report.Customer, tiers map[string]report.Tier) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "q.db"))
 	if err != nil {
@@ -52,8 +57,8 @@ func newFixture(t *testing.T, cfg Config, customers []report.Customer, tiers map
 	}
 	t.Cleanup(func() { st.Close() })
 	for i := range customers {
-		if t, ok := tiers[customers[i].Tier]; ok {
-			customers[i].Limits = t
+		if tier, ok := tiers[customers[i].Tier]; ok {
+			customers[i].Limits = tier
 		}
 	}
 	clock := &testClock{t: time.Date(2026, 11, 15, 12, 0, 0, 0, riyadh)}

@@ -19,6 +19,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,7 +44,7 @@ const (
 
 // gwLookPath finds a Debian server binary, which lives in /usr/sbin (not
 // on every user's PATH); the test is skipped, saying so, without it.
-func gwLookPath(t *testing.T, name, pkg string) string {
+func gwLookPath(t testing.TB, name, pkg string) string {
 	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
 		return p
@@ -62,7 +64,7 @@ func gwExecutable(p string) bool {
 }
 
 // gwFreeAddr is a free 127.0.0.1 port.
-func gwFreeAddr(t *testing.T) string {
+func gwFreeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,7 +75,7 @@ func gwFreeAddr(t *testing.T) string {
 }
 
 // gwWaitPort waits until addr accepts connections.
-func gwWaitPort(t *testing.T, addr string, timeout time.Duration) {
+func gwWaitPort(t testing.TB, addr string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -99,7 +101,7 @@ type gwProvider struct {
 	badAuth atomic.Int64
 }
 
-func newGWProvider(t *testing.T, delay time.Duration) *gwProvider {
+func newGWProvider(t testing.TB, delay time.Duration) *gwProvider {
 	p := &gwProvider{delay: delay, served: map[string]int64{}}
 	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -140,7 +142,14 @@ type gwNginx struct {
 // startGWNginx runs nginx with packaging/nginx/quotawatch-gateway.conf,
 // changed only where a test must: its own ports, the fake provider, the
 // provider key file, and (failOpen false) the fail-closed switch.
-func startGWNginx(t *testing.T, qwAddr, providerAddr string, failOpen bool) *gwNginx {
+func startGWNginx(t testing.TB, qwAddr, providerAddr string, failOpen bool) *gwNginx {
+	t.Helper()
+	return startGWNginxConf(t, qwAddr, providerAddr, failOpen, true)
+}
+
+// startGWNginxConf is startGWNginx; check false removes the auth_request
+// line (the benchmark's baseline: the same proxy without the check).
+func startGWNginxConf(t testing.TB, qwAddr, providerAddr string, failOpen, check bool) *gwNginx {
 	t.Helper()
 	bin := gwLookPath(t, "nginx", "nginx")
 	shipped, err := os.ReadFile("../../packaging/nginx/quotawatch-gateway.conf")
@@ -166,6 +175,9 @@ func startGWNginx(t *testing.T, qwAddr, providerAddr string, failOpen bool) *gwN
 	swap("include /etc/nginx/quotawatch-provider-key.conf;", "include "+keyFile+";")
 	if !failOpen {
 		swap("set $quotawatch_fail_open 1;", "set $quotawatch_fail_open 0;")
+	}
+	if !check {
+		swap("auth_request /_quotawatch/check;", "")
 	}
 	gateway := filepath.Join(dir, "gateway.conf")
 	if err := os.WriteFile(gateway, []byte(conf), 0o600); err != nil {
@@ -230,7 +242,7 @@ var gwClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transpor
 }}
 
 // gwCall makes one chat completion through the gateway as Clawdbot would.
-func gwCall(t *testing.T, gw, who string, hdr map[string]string) (int, []byte) {
+func gwCall(t testing.TB, gw, who string, hdr map[string]string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest("POST", gw+"/v1/chat/completions", strings.NewReader(`{"model":"kimi-k2","messages":[{"role":"user","content":"مرحبا"}]}`))
 	if err != nil {
@@ -332,7 +344,7 @@ func gwWaitRequests(t *testing.T, cfg, db, who string, want int64) {
 
 // gwSetup writes a state dir and a config with enforcement on the given
 // listen address; extra is more YAML.
-func gwSetup(t *testing.T, qwAddr, customers, extra string) (dir, state, cfg, db string) {
+func gwSetup(t testing.TB, qwAddr, customers, extra string) (dir, state, cfg, db string) {
 	t.Helper()
 	dir = t.TempDir()
 	state = filepath.Join(dir, "state")
@@ -659,4 +671,84 @@ redis: {addr: %q, resync_interval: 1s}
 	if code := p.signal(t, syscall.SIGTERM, 30*time.Second); code != 0 {
 		t.Fatalf("run: exit %d\n%s", code, e2eTail(p.stderr.String(), 20))
 	}
+}
+
+// BenchmarkGatewayLatency is one chat completion through nginx with the
+// shipped config, from 50 parallel clients, without and with the quota
+// check (the real binary answering auth_request from memory). It reports
+// p50 and p99 in ms; the fake provider answers at once, so the difference
+// is the check's cost.
+func BenchmarkGatewayLatency(b *testing.B) {
+	gwLookPath(b, "nginx", "nginx")
+	bin, err := e2eBuild()
+	if err != nil {
+		b.Fatal(err)
+	}
+	qwAddr := gwFreeAddr(b)
+	_, _, cfg, db := gwSetup(b, qwAddr, "  - {id: bench, tier: big, match: {agent: bench}}\n  - {id: omar-001, tier: t20, match: {agent: omar}}", "")
+	// A limit no benchmark reaches: every call is decided and let through.
+	body := strings.Replace(string(must(os.ReadFile(cfg))), "  pro: {}", "  pro: {}\n  big: {requests: 1000000000000}", 1)
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	qw := exec.Command(bin, "--config", cfg, "--db", db, "--log-level", "warn", "run")
+	qw.Env = e2eChildEnv()
+	if err := qw.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { qw.Process.Signal(syscall.SIGTERM); qw.Wait() })
+	gwWaitPort(b, qwAddr, time.Minute)
+	prov := newGWProvider(b, 0)
+	for _, check := range []bool{false, true} {
+		name := "without_check"
+		if check {
+			name = "with_check"
+		}
+		gw := startGWNginxConf(b, qwAddr, prov.srv.Listener.Addr().String(), true, check)
+		b.Run(name, func(b *testing.B) {
+			benchLatency(b, 50, func() bool {
+				code, _ := gwCall(b, gw.url, "bench", map[string]string{"X-Customer-ID": "bench"})
+				return code == 200
+			})
+		})
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// benchLatency runs call from n parallel clients b.N times in all and
+// reports p50 and p99 latency in ms.
+func benchLatency(b *testing.B, n int, call func() bool) {
+	b.Helper()
+	var mu sync.Mutex
+	var all []time.Duration
+	var failed atomic.Int64
+	b.SetParallelism((n + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		for pb.Next() {
+			t0 := time.Now()
+			if !call() {
+				failed.Add(1)
+			}
+			mine = append(mine, time.Since(t0))
+		}
+		mu.Lock()
+		all = append(all, mine...)
+		mu.Unlock()
+	})
+	b.StopTimer()
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("%d calls failed", f)
+	}
+	slices.Sort(all)
+	q := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))]) / 1e6 }
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
 }
