@@ -275,12 +275,16 @@ func (e *Enforcer) Decide(id string, reserve bool) Decision {
 		a.inflight, a.head = a.inflight[:0], 0
 	}
 	n := int64(len(a.inflight) - a.head)
-	d.Unit, d.Usage, d.Limit = a.reading(n)
+	if !reserve {
+		// The numbers are for a body; an answer of 204 needs none.
+		d.Unit, d.Usage, d.Limit = a.reading(n)
+	}
 	if !a.hard {
 		return d
 	}
 	if a.over(n) {
 		d.Allowed = false
+		d.Unit, d.Usage, d.Limit = a.reading(n)
 		return d
 	}
 	if reserve && (a.capReq > 0 || a.capTok > 0 || a.capCost > 0) {

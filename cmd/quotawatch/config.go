@@ -243,6 +243,10 @@ func loadConfig(file, dbFlag string) (*Config, error) {
 		}
 	}
 	c.warnings = unknownEnv(os.Environ(), c.Notify.WhatsApp.TokenEnv)
+	// The Redis password's variable is a secret's name, like the token's.
+	c.warnings = slices.DeleteFunc(c.warnings, func(w string) bool {
+		return c.Redis.PasswordEnv != "" && strings.HasPrefix(w, "environment variable "+c.Redis.PasswordEnv+" ")
+	})
 	if dbFlag != "" {
 		c.Store.Path = dbFlag
 	}

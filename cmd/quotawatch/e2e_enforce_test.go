@@ -342,6 +342,20 @@ func gwWaitRequests(t *testing.T, cfg, db, who string, want int64) {
 	}
 }
 
+// gwLogged reports whether one line of log holds every part.
+func gwLogged(log string, parts ...string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
 // gwSetup writes a state dir and a config with enforcement on the given
 // listen address; extra is more YAML.
 func gwSetup(t testing.TB, qwAddr, customers, extra string) (dir, state, cfg, db string) {
@@ -447,6 +461,7 @@ func TestE2EGatewayDeniesAtLimitTimesGraceWithTheSeedsBodyAndFailsOpen(t *testin
 
 	// quotawatch killed: the fail-open gateway lets traffic through, the
 	// fail-closed one answers 503.
+	firstRun := p
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -465,6 +480,15 @@ func TestE2EGatewayDeniesAtLimitTimesGraceWithTheSeedsBodyAndFailsOpen(t *testin
 	gwWaitRequests(t, cfg, db, "hard", 23)
 	if code, body := gwCall(t, gw.url, "hard", hdr); code != 429 {
 		t.Fatalf("quotawatch back: hard at 115 %%: %d %s, want 429", code, body)
+	}
+
+	// The soft warnings go out as before: enforcement changes no alert.
+	deadline := time.Now().Add(20 * time.Second)
+	for !gwLogged(firstRun.stderr.String()+p.stderr.String(), "alert (notify.channel log: not sent)", "customer=hard") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning for hard (past 100 %%) was sent:\n%s", e2eTail(p.stderr.String(), 30))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// Metered equals what went through (plus the transcripts before).

@@ -63,3 +63,16 @@ func TestEnforcementIsOffUnlessConfigured(t *testing.T) {
 		t.Fatalf("enforce.grace_percent: %g", c.Enforce.GracePercent)
 	}
 }
+
+func TestRedisPasswordVariableIsNotWarnedAboutAsUnknown(t *testing.T) {
+	t.Setenv("QUOTAWATCH_REDIS_PASSWORD", "secret")
+	t.Setenv("QUOTAWATCH_REDIS_PASWORD", "typo")
+	c, err := loadConfig(writeConfig(t, goodConfig+"redis: {addr: 127.0.0.1:6379}\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(c.warnings, "\n")
+	if strings.Contains(w, "QUOTAWATCH_REDIS_PASSWORD ") || !strings.Contains(w, "QUOTAWATCH_REDIS_PASWORD") {
+		t.Fatalf("warnings: %q; want the typo warned about and the password variable not", w)
+	}
+}
