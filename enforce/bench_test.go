@@ -44,8 +44,8 @@ func (l *latencies) report(b *testing.B, prefix string) {
 // takes (server-). The target is p99 ≤ 1 ms; it is measured here,
 // never asserted.
 //
-//   - paced: each client sends one request every 100 ms, 5,000 requests/s
-//     in all, as a busy gateway would;
+//   - paced: each client sends one request every 500 ms or 100 ms, 1,000
+//     or 5,000 requests/s in all, as a busy gateway would;
 //   - saturated: each client sends the next request as soon as the last is
 //     answered. Client latency is then the queue (Little's law: 500 in
 //     flight / throughput), not the endpoint: throughput is the measure.
@@ -68,7 +68,7 @@ func BenchmarkQuotaEndpoint500Concurrent(b *testing.B) {
 	for _, mode := range []struct {
 		name  string
 		every time.Duration
-	}{{"paced_5000rps", 100 * time.Millisecond}, {"saturated", 0}} {
+	}{{"paced_1000rps", 500 * time.Millisecond}, {"paced_5000rps", 100 * time.Millisecond}, {"saturated", 0}} {
 		b.Run(mode.name, func(b *testing.B) {
 			server.mu.Lock()
 			server.all = server.all[:0]
