@@ -33,6 +33,8 @@ type Tier struct {
 	Price float64 `mapstructure:"price" json:"price,omitempty"`
 	// Currency is the ISO 4217 code of Price, e.g. SAR.
 	Currency string `mapstructure:"currency" json:"currency,omitempty"`
+	// Enforce overrides the global hard-limit policy for the tier's customers.
+	Enforce *Enforce `mapstructure:"enforce" json:"enforce,omitempty"`
 }
 
 // Unlimited reports whether the tier sets no limit.
@@ -81,6 +83,8 @@ type Customer struct {
 	Timezone string `mapstructure:"timezone" json:"timezone,omitempty"`
 	Language string `mapstructure:"language" json:"language,omitempty"` // "" = alerts.language
 	Match    Match  `mapstructure:"match" json:"match"`
+	// Enforce overrides the tier's and the global hard-limit policy.
+	Enforce *Enforce `mapstructure:"enforce" json:"enforce,omitempty"`
 
 	// Limits is the tier's limits (zero = unlimited, also for no tier).
 	Limits Tier `mapstructure:"-" json:"-"`

@@ -22,8 +22,10 @@ import (
 	"golang.org/x/text/currency"
 
 	"github.com/quotawatch/quotawatch/alerts"
+	"github.com/quotawatch/quotawatch/enforce"
 	"github.com/quotawatch/quotawatch/monitor"
 	"github.com/quotawatch/quotawatch/parser"
+	"github.com/quotawatch/quotawatch/redismirror"
 	"github.com/quotawatch/quotawatch/report"
 )
 
@@ -83,6 +85,8 @@ type Config struct {
 		// Format is text (slog's key=value) or json (one object a line).
 		Format string `mapstructure:"format" json:"format"`
 	} `mapstructure:"log" json:"log"`
+	Enforce enforce.Config     `mapstructure:"enforce" json:"enforce"`
+	Redis   redismirror.Config `mapstructure:"redis" json:"redis"`
 
 	// Resolved by validate.
 	loc       *time.Location
@@ -139,6 +143,15 @@ var defaults = map[string]any{
 	"http.auth_token_file":              "",
 	"log.level":                         "info",
 	"log.format":                        "text",
+	"enforce.listen":                    "",
+	"enforce.mode":                      report.EnforceOff,
+	"enforce.grace_percent":             enforce.DefaultGracePercent,
+	"enforce.unknown_customer":          enforce.UnknownAllow,
+	"enforce.inflight_timeout":          enforce.DefaultInflightTimeout.String(),
+	"redis.addr":                        "",
+	"redis.password_env":                "QUOTAWATCH_REDIS_PASSWORD",
+	"redis.db":                          0,
+	"redis.resync_interval":             redismirror.DefaultResync.String(),
 }
 
 // systemConfigFile is the last place discovery looks. A package for a
@@ -244,7 +257,7 @@ func loadConfig(file, dbFlag string) (*Config, error) {
 			c.file = abs
 		}
 	}
-	c.warnings = unknownEnv(os.Environ(), c.Notify.WhatsApp.TokenEnv, c.HTTP.AuthTokenEnv)
+	c.warnings = unknownEnv(os.Environ(), c.Notify.WhatsApp.TokenEnv, c.HTTP.AuthTokenEnv, c.Redis.PasswordEnv)
 	if dbFlag != "" {
 		c.Store.Path = dbFlag
 	}
@@ -421,6 +434,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.validateHTTP(); err != nil {
+		return err
+	}
+	if err := c.validateEnforce(); err != nil {
 		return err
 	}
 	switch strings.ToLower(c.Log.Level) {
@@ -774,6 +790,53 @@ func (c *Config) tokenError() error {
 			key = "notify.whatsapp.token_file"
 		}
 		return cfgErr(key, "%v", err)
+	}
+	return nil
+}
+
+// validateEnforce checks the enforce and redis keys and every tier's and
+// customer's enforce override (issue 12).
+func (c *Config) validateEnforce() error {
+	if err := c.Enforce.Validate(); err != nil {
+		var ke *enforce.KeyError
+		if errors.As(err, &ke) {
+			return cfgErr("enforce."+ke.Key, "%s", ke.Reason)
+		}
+		return cfgErr("enforce", "%v", err)
+	}
+	for i, k := range c.Enforce.APIKeys {
+		if _, ok := c.customers[k.Customer]; !ok {
+			return cfgErr(fmt.Sprintf("enforce.api_keys[%d].customer", i), "%q is not a configured customer id", k.Customer)
+		}
+	}
+	policy := func(key string, p *report.Enforce) error {
+		if p == nil {
+			return nil
+		}
+		if err := enforce.CheckPolicy(*p); err != nil {
+			var ke *enforce.KeyError
+			if errors.As(err, &ke) {
+				return cfgErr(key+".enforce."+ke.Key, "%s", ke.Reason)
+			}
+			return cfgErr(key+".enforce", "%v", err)
+		}
+		return nil
+	}
+	for name, t := range c.Tiers {
+		if err := policy("tiers."+name, t.Enforce); err != nil {
+			return err
+		}
+	}
+	for i := range c.Customers {
+		if err := policy(fmt.Sprintf("customers[%d]", i), c.Customers[i].Enforce); err != nil {
+			return err
+		}
+	}
+	if c.Redis.Resync < time.Second {
+		return cfgErr("redis.resync_interval", "must be at least 1s")
+	}
+	if c.Redis.DB < 0 {
+		return cfgErr("redis.db", "must not be negative")
 	}
 	return nil
 }

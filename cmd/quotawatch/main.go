@@ -348,8 +348,13 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// OnCommit runs on the ingest writer: Kick never blocks it.
-	m.OnCommit = func(store.CommitResult) { ad.Kick() }
+	p2, err := a.startPhase2(ctx, c, st)
+	if err != nil {
+		return err
+	}
+	defer p2.stop()
+	// OnCommit runs on the ingest writer: Kick and committed never block it.
+	m.OnCommit = func(r store.CommitResult) { ad.Kick(); p2.committed(r) }
 	caughtUp, stopWeb, err := a.startWeb(c, st, m, webToken)
 	if err != nil {
 		return err
