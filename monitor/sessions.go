@@ -123,7 +123,9 @@ func newSessions(attr *Attributor, known []store.Session) *sessions {
 // read (and attributed with the current mapping) when first used.
 func newStoredSessions(ctx context.Context, attr *Attributor, st *store.Store, failed func(error)) (*sessions, error) {
 	s := &sessions{m: map[string]*sessionState{}, attr: attr, stored: map[uint64]struct{}{}, seed: maphash.MakeSeed(), failed: failed}
-	s.load = func(agent, id string) (store.Session, bool, error) { return st.Session(context.Background(), agent, id) }
+	s.load = func(agent, id string) (store.Session, bool, error) {
+		return st.Session(context.Background(), agent, id)
+	}
 	err := st.EachSessionID(ctx, func(agent, id string) { s.stored[s.hash(agent, id)] = struct{}{} })
 	return s, err
 }
