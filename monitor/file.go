@@ -167,7 +167,7 @@ func (m *Monitor) filePending(path string) int64 {
 	off := int64(0)
 	if fs := m.files[fileIDOf(fi)]; fs != nil {
 		off = fs.cp.Offset
-	} else if q, ok := m.quiet[fileIDOf(fi)]; ok {
+	} else if q, ok := m.quiet.get(fileIDOf(fi)); ok {
 		off = q.Offset
 	}
 	return max(fi.Size()-off, 0)
@@ -180,7 +180,7 @@ func (m *Monitor) processFile(path string, src lineSource) {
 	// this process is always opened and verified.
 	if fi, err := os.Stat(path); err == nil {
 		id := fileIDOf(fi)
-		if q, ok := m.quiet[id]; ok && q.mtime != 0 && fi.Size() == q.Offset && fi.ModTime().UnixNano() == q.mtime {
+		if q, ok := m.quiet.get(id); ok && q.mtime != 0 && fi.Size() == q.Offset && fi.ModTime().UnixNano() == q.mtime {
 			return
 		}
 		if pid, ok := m.paths[path]; ok && pid == id {
@@ -219,7 +219,7 @@ func (m *Monitor) processFile(path string, src lineSource) {
 	fs := m.files[id]
 	_, seen := m.paths[path]
 	verified := false
-	if q, ok := m.quiet[id]; ok && fs == nil {
+	if q, ok := m.quiet.get(id); ok && fs == nil {
 		// Counted when this process first verified it (mtime set then).
 		seen = seen || q.mtime != 0
 		var quiet bool
@@ -232,7 +232,7 @@ func (m *Monitor) processFile(path string, src lineSource) {
 				m.countFile()
 			}
 			q.mtime = fi.ModTime().UnixNano()
-			m.quiet[id] = q
+			m.quiet.set(id, q)
 			return // nothing new: nothing held but its mark
 		}
 		verified = true
@@ -272,7 +272,7 @@ func (m *Monitor) wake(f *os.File, id store.FileID, q quietFile, path string, si
 	mark := store.Checkpoint{FileID: id, FPLen: q.FPLen, FPHead: q.FPHead, Offset: q.Offset, TailHash: q.TailHash}
 	if !stillValid(f, &mark, size) {
 		m.log.Info("file was rewritten or replaced; reading it again from the start (ids prevent double counting)", "file", path)
-		delete(m.quiet, id)
+		m.quiet.delete(id)
 		fs = &fileState{cp: store.Checkpoint{FileID: id, SessionID: sessionIDFromName(path)}}
 		m.files[id] = fs
 		return fs, false, nil
@@ -290,7 +290,7 @@ func (m *Monitor) wake(f *os.File, id store.FileID, q quietFile, path string, si
 		// counting.
 		cp = store.Checkpoint{FileID: id, SessionID: sessionIDFromName(path)}
 	}
-	delete(m.quiet, id)
+	m.quiet.delete(id)
 	fs = &fileState{cp: cp}
 	m.files[id] = fs
 	return fs, false, nil

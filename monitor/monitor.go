@@ -95,7 +95,7 @@ type Monitor struct {
 	// files are the files read since the last settle; quiet, the marks of
 	// all others (store.Checkpoint has the rest).
 	files map[store.FileID]*fileState
-	quiet map[store.FileID]quietFile
+	quiet *quietSet
 	// cursors are the positions of items that are not files (source,
 	// item → the kind's JSON state), as last handed to the writer.
 	cursors map[cursorKey]string
@@ -134,7 +134,7 @@ func New(cfg Config, st *store.Store, attr *Attributor, log *slog.Logger) *Monit
 		log = slog.Default()
 	}
 	m := &Monitor{cfg: cfg, st: st, attr: attr, log: log, now: time.Now,
-		files: map[store.FileID]*fileState{}, quiet: map[store.FileID]quietFile{}, paths: map[string]store.FileID{}, stores: map[string]storeStamp{}, badPaths: map[string]bool{},
+		files: map[store.FileID]*fileState{}, quiet: newQuietSet(), paths: map[string]store.FileID{}, stores: map[string]storeStamp{}, badPaths: map[string]bool{},
 		batch: &store.Batch{}, cur: newSourceStats("", "")}
 	var errs []error
 	for i, c := range cfg.Sources {
@@ -178,7 +178,8 @@ func (m *Monitor) load(ctx context.Context) error {
 	}
 	// Only each file's mark is held; the whole checkpoint is read back from
 	// the store when the file has grown (see processFile).
-	err := m.st.EachFileMark(ctx, func(id store.FileID, fm store.FileMark) { m.quiet[id] = quietFile{FileMark: fm} })
+	err := m.st.EachFileMark(ctx, func(id store.FileID, fm store.FileMark) { m.quiet.load(id, fm) })
+	m.quiet.merge()
 	if err != nil {
 		return err
 	}
@@ -202,14 +203,6 @@ func (m *Monitor) readBackFailed(err error) {
 	m.writeErr.CompareAndSwap(nil, fmt.Errorf("read back from the store: %w", err))
 }
 
-// quietFile is what is held of a file no read touched since the last
-// settle: its mark and, once this process has verified the file, the
-// modification time it had (0 before), so a rescan skips it after one stat.
-type quietFile struct {
-	store.FileMark
-	mtime int64 // UnixNano
-}
-
 // settleFiles is how many files may be held whole before a settle: a
 // backfill or a catch-up over 150,000 files holds at most this many.
 const settleFiles = 4096
@@ -229,7 +222,7 @@ func (m *Monitor) settle() {
 			continue
 		}
 		c := &fs.cp
-		m.quiet[id] = quietFile{FileMark: store.FileMark{FPLen: c.FPLen, FPHead: c.FPHead, Offset: c.Offset, TailHash: c.TailHash}, mtime: fs.mtime.UnixNano()}
+		m.quiet.set(id, quietFile{FileMark: store.FileMark{FPLen: c.FPLen, FPHead: c.FPHead, Offset: c.Offset, TailHash: c.TailHash}, mtime: fs.mtime.UnixNano()})
 		delete(m.files, id)
 	}
 	for p, id := range m.paths {
@@ -237,6 +230,7 @@ func (m *Monitor) settle() {
 			delete(m.paths, p)
 		}
 	}
+	m.quiet.merge()
 	m.sess.evict()
 }
 

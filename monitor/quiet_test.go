@@ -54,9 +54,9 @@ func TestQuietFilesAreHeldAsMarksAndSessionsInTheStore(t *testing.T) {
 	defer st.Close()
 	for round := 0; round < 2; round++ { // the first run, then a restart
 		m, stop := runUntilReady(t, h, st)
-		if len(m.files) != 0 || len(m.sess.m) != 0 || len(m.quiet) != n {
+		if len(m.files) != 0 || len(m.sess.m) != 0 || m.quiet.len() != n {
 			t.Errorf("round %d: after the catch-up %d files and %d sessions held whole, %d marks; want 0, 0, %d",
-				round, len(m.files), len(m.sess.m), len(m.quiet), n)
+				round, len(m.files), len(m.sess.m), m.quiet.len(), n)
 		}
 		// File 0 is omar's by its envelope; its session is in the store only.
 		before := requests(st, "omar")

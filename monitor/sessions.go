@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/quotawatch/quotawatch/store"
@@ -92,7 +93,7 @@ type sessions struct {
 	dirty []*sessionState // changed since the last flush
 	// load reads one session from the store (nil: everything is in m).
 	load   func(agent, id string) (store.Session, bool, error)
-	stored map[uint64]struct{}
+	stored hashSet
 	seed   maphash.Seed
 	// failed is told when the store cannot be read: a session taken for new
 	// would be written over its stored attribution.
@@ -122,11 +123,13 @@ func newSessions(attr *Attributor, known []store.Session) *sessions {
 // newStoredSessions indexes the sessions of st without reading them: each is
 // read (and attributed with the current mapping) when first used.
 func newStoredSessions(ctx context.Context, attr *Attributor, st *store.Store, failed func(error)) (*sessions, error) {
-	s := &sessions{m: map[string]*sessionState{}, attr: attr, stored: map[uint64]struct{}{}, seed: maphash.MakeSeed(), failed: failed}
+	s := &sessions{m: map[string]*sessionState{}, attr: attr, stored: hashSet{added: map[uint64]struct{}{}}, seed: maphash.MakeSeed(), failed: failed}
 	s.load = func(agent, id string) (store.Session, bool, error) {
 		return st.Session(context.Background(), agent, id)
 	}
-	err := st.EachSessionID(ctx, func(agent, id string) { s.stored[s.hash(agent, id)] = struct{}{} })
+	err := st.EachSessionID(ctx, func(agent, id string) { s.stored.sorted = append(s.stored.sorted, s.hash(agent, id)) })
+	slices.Sort(s.stored.sorted)
+	s.stored.sorted = slices.Clip(s.stored.sorted)
 	return s, err
 }
 
@@ -144,7 +147,7 @@ func (s *sessions) lookup(k, agent, id string) (*sessionState, error) {
 	if st := s.m[k]; st != nil || s.load == nil {
 		return st, nil
 	}
-	if _, ok := s.stored[s.hash(agent, id)]; !ok {
+	if !s.stored.has(s.hash(agent, id)) {
 		return nil, nil
 	}
 	x, ok, err := s.load(agent, id)
@@ -182,8 +185,8 @@ func (s *sessions) get(agent, id string, nowMs int64) *sessionState {
 		st.Customer = s.attr.CustomerOf(st.Session)
 		s.m[k] = st
 		s.mark(st)
-		if s.stored != nil {
-			s.stored[s.hash(agent, id)] = struct{}{}
+		if s.load != nil {
+			s.stored.added[s.hash(agent, id)] = struct{}{}
 		}
 	}
 	return st
@@ -200,6 +203,34 @@ func (s *sessions) evict() {
 			delete(s.m, k)
 		}
 	}
+	s.stored.merge()
+}
+
+// hashSet is a set of 64-bit hashes: a sorted slice (8 bytes each) plus
+// those added since the last merge.
+type hashSet struct {
+	sorted []uint64
+	added  map[uint64]struct{}
+}
+
+func (h *hashSet) has(x uint64) bool {
+	if _, ok := h.added[x]; ok {
+		return true
+	}
+	_, ok := slices.BinarySearch(h.sorted, x)
+	return ok
+}
+
+func (h *hashSet) merge() {
+	if len(h.added) == 0 {
+		return
+	}
+	for x := range h.added {
+		h.sorted = append(h.sorted, x)
+	}
+	h.added = map[uint64]struct{}{} // clear would keep its size
+	slices.Sort(h.sorted)
+	h.sorted = slices.Clip(slices.Compact(h.sorted))
 }
 
 // learn applies new knowledge to a session and reports whether its customer
