@@ -95,7 +95,11 @@ func hashAt(f *os.File, off, n int64) (uint64, bool) {
 	if n <= 0 {
 		return 0, true
 	}
-	buf := make([]byte, n)
+	var arr [headLen]byte // n is at most headLen: no allocation per file
+	buf := arr[:min(n, headLen)]
+	if n > headLen {
+		buf = make([]byte, n)
+	}
 	if _, err := f.ReadAt(buf, off); err != nil {
 		return 0, false
 	}
@@ -177,17 +181,10 @@ func (m *Monitor) filePending(path string) int64 {
 func (m *Monitor) processFile(path string, src lineSource) {
 	// Fast path for the periodic rescan of quiet files: same identity, same
 	// size as consumed, nothing to open. A file seen for the first time in
-	// this process is always opened and verified.
-	if fi, err := os.Stat(path); err == nil {
-		id := fileIDOf(fi)
-		if q, ok := m.quiet.get(id); ok && q.mtime != 0 && fi.Size() == q.Offset && fi.ModTime().UnixNano() == q.mtime {
-			return
-		}
-		if pid, ok := m.paths[path]; ok && pid == id {
-			if fs := m.files[id]; fs != nil && fi.Size() == fs.scanned() && fi.ModTime().Equal(fs.mtime) {
-				return
-			}
-		}
+	// this process is always opened and verified, so in a backfill or the
+	// first catch-up the stat would only cost a syscall per file.
+	if _, known := m.paths[path]; (known || m.following) && m.statFast(path) {
+		return
 	}
 	// O_NONBLOCK: opening a FIFO named *.jsonl must not wait for a writer
 	// forever (it blocked backfill and run, SIGTERM included); regular
@@ -256,6 +253,25 @@ func (m *Monitor) processFile(path string, src lineSource) {
 		return
 	}
 	m.readFrom(f, fs, src, size)
+}
+
+// statFast reports whether a stat alone shows a file unchanged since it was
+// last read or verified.
+func (m *Monitor) statFast(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	id := fileIDOf(fi)
+	if q, ok := m.quiet.get(id); ok && q.mtime != 0 && fi.Size() == q.Offset && fi.ModTime().UnixNano() == q.mtime {
+		return true
+	}
+	if pid, ok := m.paths[path]; ok && pid == id {
+		if fs := m.files[id]; fs != nil && fi.Size() == fs.scanned() && fi.ModTime().Equal(fs.mtime) {
+			return true
+		}
+	}
+	return false
 }
 
 // countFile counts a file read for the first time in this process.

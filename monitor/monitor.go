@@ -96,6 +96,9 @@ type Monitor struct {
 	// all others (store.Checkpoint has the rest).
 	files map[store.FileID]*fileState
 	quiet *quietSet
+	// following is set once Run's first catch-up is done: from then on a
+	// file is usually verified already and a stat can skip it.
+	following bool
 	// cursors are the positions of items that are not files (source,
 	// item → the kind's JSON state), as last handed to the writer.
 	cursors map[cursorKey]string

@@ -434,9 +434,13 @@ func (m *Monitor) Run(ctx context.Context, ready func()) error {
 	}
 	scan()
 	first = false
+	m.following = true
 	// What the catch-up read is committed: keep only marks, and give the
 	// catch-up's garbage back to the system (the peak after a restart).
 	m.settle()
+	if err := m.st.ShrinkMemory(ctx); err != nil {
+		m.log.Warn("cannot shrink the store's page cache", "err", err)
+	}
 	debug.FreeOSMemory()
 	sw.start(wctx)
 	m.follow.async = true

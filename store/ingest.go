@@ -1098,6 +1098,18 @@ func (s *Store) Session(ctx context.Context, agent, sessionID string) (x Session
 	return x, true, nil
 }
 
+// ShrinkMemory asks SQLite to give back the page cache of the writer
+// connection (and of one idle reader): after a catch-up the cache holds
+// pages of a history that a quiet follower will not touch again soon.
+func (s *Store) ShrinkMemory(ctx context.Context) error {
+	for _, db := range []*sql.DB{s.w, s.r} {
+		if _, err := db.ExecContext(ctx, "PRAGMA shrink_memory"); err != nil {
+			return fmt.Errorf("shrink store memory: %w", err)
+		}
+	}
+	return nil
+}
+
 // dailyPending is the meta key migration 0005 sets when it leaves events
 // without a day (SQL does not know the customers' timezones); the next
 // Reattribute gives them one and rebuilds the daily totals.
