@@ -208,7 +208,7 @@ func (m *Monitor) readBackFailed(err error) {
 
 // settleFiles is how many files may be held whole before a settle: a
 // backfill or a catch-up over 150,000 files holds at most this many.
-const settleFiles = 4096
+var settleFiles = 4096
 
 // settle waits until everything read so far is committed, then keeps of
 // each file only its mark and forgets the sessions: what is committed can

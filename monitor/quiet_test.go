@@ -97,3 +97,42 @@ func statT(t *testing.T, p string) os.FileInfo {
 	}
 	return fi
 }
+
+// TestSettlingAfterEveryFileKeepsTheSampleExact: a backfill (and a run's
+// catch-up) over a history larger than settleFiles settles in the middle
+// of its read: every file and session is then read back from the store.
+// With a settle after every file, the real sample (compacted copies with
+// the same ids, a deleted archive, attribution by sessions.json and by
+// envelope) still gives exactly its expected totals, a later backfill adds
+// nothing, and lines appended afterwards are counted once.
+func TestSettlingAfterEveryFileKeepsTheSampleExact(t *testing.T) {
+	defer func(n int) { settleFiles = n }(settleFiles)
+	settleFiles = 1
+	h := newHarness(t)
+	h.copySample()
+	s := h.backfill()
+	if s.Inserted != 16 || s.Duplicates != 0 || s.Synthetic != 3 || s.Bad != 0 || s.Files != 7 {
+		t.Errorf("stats %+v", s)
+	}
+	checkSample(t, h.usage())
+	if s := h.backfill(); s.Lines != 0 || s.Inserted != 0 {
+		t.Errorf("second backfill read %d lines, inserted %d", s.Lines, s.Inserted)
+	}
+	// omar's session (8fab0eb3…, attributed by sessions.json) gains a call
+	// while nothing runs; the next run's catch-up reads it from the stored
+	// checkpoint and bills it by the stored session.
+	before := h.usage()["omar"]
+	appendFile(t, h.path("main", "8fab0eb3-7f34-468e-bcd6-559ceb636503.jsonl"), call("late-omar", 7))
+	st := h.open()
+	m, stop := runUntilReady(t, h, st)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if s := m.Stats(); s.Inserted != 1 || s.Duplicates != 0 || s.Lines != 1 {
+		t.Errorf("catch-up stats %+v; want the one late line, inserted once", s)
+	}
+	if got := h.usage()["omar"]; got.Requests != before.Requests+1 || got.Input != before.Input+7 {
+		t.Errorf("omar %+v, want one more request with 7 input tokens than %+v", got, before)
+	}
+}
