@@ -107,7 +107,7 @@ for n in $HISTORY; do
 			t0=$(date +%s%N)
 			"$b" --config "$d/quotawatch.yaml" --db "$tmp/h.db" run >"$tmp/run.log" 2>&1 &
 			runpid=$!
-			for _ in $(seq 1 1200); do grep -q 'caught up; following' "$tmp/run.log" && break; sleep 0.05; done
+			for _ in $(seq 1 3600); do grep -q 'caught up; following' "$tmp/run.log" && break; sleep 0.05; done
 			grep -q 'caught up; following' "$tmp/run.log" || die "run never caught up ($n files)"
 			t1=$(date +%s%N)
 			cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' /proc/$runpid/stat)
