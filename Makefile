@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.Version=$(VERSION)
 FUZZTIME ?= 5s
 
-.PHONY: all build test lint unit fuzz-short fuzz demo bench bench-go bench-binary bench-sessions bench-openclaw clean
+.PHONY: all build test lint unit fuzz-short fuzz demo bench bench-go bench-binary bench-sessions bench-openclaw bench-history clean
 
 all: build
 
@@ -46,7 +46,7 @@ demo: build
 	  ./$(BIN) --config testdata/openclaw-demo2.yaml --db "$$tmp/openclaw.db" usage --month 2026-11
 
 ## bench: Go benchmarks and the whole-binary benchmarks (results: docs/BENCHMARKS.md).
-bench: bench-go bench-binary bench-sessions bench-openclaw
+bench: bench-go bench-binary bench-sessions bench-openclaw bench-history
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
@@ -61,6 +61,10 @@ bench-sessions: build
 ## bench-openclaw: OpenClaw states (20/50/300 MiB, ~30 % compressed) beside ccusage, live follow, WAL, idle CPU.
 bench-openclaw: build
 	bash scripts/bench-openclaw.sh
+
+## bench-history: backfill of sparse and dense corpora beside ccusage; run's memory and catch-up over 9.5k/38k/150k files.
+bench-history: build
+	bash scripts/bench-history.sh
 
 clean:
 	rm -rf bin

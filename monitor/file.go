@@ -3,6 +3,7 @@ package monitor
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"hash/fnv"
 	"io"
@@ -94,7 +95,11 @@ func hashAt(f *os.File, off, n int64) (uint64, bool) {
 	if n <= 0 {
 		return 0, true
 	}
-	buf := make([]byte, n)
+	var arr [headLen]byte // n is at most headLen: no allocation per file
+	buf := arr[:min(n, headLen)]
+	if n > headLen {
+		buf = make([]byte, n)
+	}
 	if _, err := f.ReadAt(buf, off); err != nil {
 		return 0, false
 	}
@@ -166,6 +171,8 @@ func (m *Monitor) filePending(path string) int64 {
 	off := int64(0)
 	if fs := m.files[fileIDOf(fi)]; fs != nil {
 		off = fs.cp.Offset
+	} else if q, ok := m.quiet.get(fileIDOf(fi)); ok {
+		off = q.Offset
 	}
 	return max(fi.Size()-off, 0)
 }
@@ -174,13 +181,10 @@ func (m *Monitor) filePending(path string) int64 {
 func (m *Monitor) processFile(path string, src lineSource) {
 	// Fast path for the periodic rescan of quiet files: same identity, same
 	// size as consumed, nothing to open. A file seen for the first time in
-	// this process is always opened and verified.
-	if id, ok := m.paths[path]; ok {
-		if fi, err := os.Stat(path); err == nil {
-			if fs := m.files[id]; fs != nil && fileIDOf(fi) == id && fi.Size() == fs.scanned() && fi.ModTime().Equal(fs.mtime) {
-				return
-			}
-		}
+	// this process is always opened and verified, so in a backfill or the
+	// first catch-up the stat would only cost a syscall per file.
+	if _, known := m.paths[path]; (known || m.following) && m.statFast(path) {
+		return
 	}
 	// O_NONBLOCK: opening a FIFO named *.jsonl must not wait for a writer
 	// forever (it blocked backfill and run, SIGTERM included); regular
@@ -210,17 +214,35 @@ func (m *Monitor) processFile(path string, src lineSource) {
 	agent := src.fileAgent(path)
 	m.cur = src.stats()
 	fs := m.files[id]
-	if _, seen := m.paths[path]; !seen {
-		m.stats.files.Add(1)
-		m.cur.files.Add(1)
-		m.cur.items.Add(1)
+	_, seen := m.paths[path]
+	verified := false
+	if q, ok := m.quiet.get(id); ok && fs == nil {
+		// Counted when this process first verified it (mtime set then).
+		seen = seen || q.mtime != 0
+		var quiet bool
+		if fs, quiet, err = m.wake(f, id, q, path, size); err != nil {
+			m.log.Warn("cannot read the checkpoint of a file; will retry", "file", path, "err", err)
+			return
+		}
+		if quiet {
+			if !seen {
+				m.countFile()
+			}
+			q.mtime = fi.ModTime().UnixNano()
+			m.quiet.set(id, q)
+			return // nothing new: nothing held but its mark
+		}
+		verified = true
+	}
+	if !seen {
+		m.countFile()
 	}
 	m.paths[path] = id
 	if fs == nil {
 		fs = &fileState{cp: store.Checkpoint{FileID: id}}
 		fs.cp.SessionID = sessionIDFromName(path)
 		m.files[id] = fs
-	} else if !stillValid(f, &fs.cp, size) {
+	} else if !verified && !stillValid(f, &fs.cp, size) {
 		m.log.Info("file was rewritten or replaced; reading it again from the start (ids prevent double counting)", "file", path)
 		fs.cp = store.Checkpoint{FileID: id, SessionID: sessionIDFromName(path)}
 		fs.firstLine, fs.partial = 0, 0
@@ -231,6 +253,63 @@ func (m *Monitor) processFile(path string, src lineSource) {
 		return
 	}
 	m.readFrom(f, fs, src, size)
+}
+
+// statFast reports whether a stat alone shows a file unchanged since it was
+// last read or verified.
+func (m *Monitor) statFast(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	id := fileIDOf(fi)
+	if q, ok := m.quiet.get(id); ok && q.mtime != 0 && fi.Size() == q.Offset && fi.ModTime().UnixNano() == q.mtime {
+		return true
+	}
+	if pid, ok := m.paths[path]; ok && pid == id {
+		if fs := m.files[id]; fs != nil && fi.Size() == fs.scanned() && fi.ModTime().Equal(fs.mtime) {
+			return true
+		}
+	}
+	return false
+}
+
+// countFile counts a file read for the first time in this process.
+func (m *Monitor) countFile() {
+	m.stats.files.Add(1)
+	m.cur.files.Add(1)
+	m.cur.items.Add(1)
+}
+
+// wake verifies a quiet file against its mark. quiet says it is unchanged
+// (nothing read back); otherwise fs is its state, held again: the stored
+// checkpoint when the file still is what was read, else a fresh one.
+func (m *Monitor) wake(f *os.File, id store.FileID, q quietFile, path string, size int64) (fs *fileState, quiet bool, err error) {
+	mark := store.Checkpoint{FileID: id, FPLen: q.FPLen, FPHead: q.FPHead, Offset: q.Offset, TailHash: q.TailHash}
+	if !stillValid(f, &mark, size) {
+		m.log.Info("file was rewritten or replaced; reading it again from the start (ids prevent double counting)", "file", path)
+		m.quiet.delete(id)
+		fs = &fileState{cp: store.Checkpoint{FileID: id, SessionID: sessionIDFromName(path)}}
+		m.files[id] = fs
+		return fs, false, nil
+	}
+	if size == q.Offset {
+		return nil, true, nil
+	}
+	cp, ok, err := m.st.Checkpoint(context.Background(), id)
+	if err != nil {
+		return nil, false, err
+	}
+	if !ok || cp.FPLen != q.FPLen || cp.FPHead != q.FPHead || cp.Offset != q.Offset || cp.TailHash != q.TailHash {
+		// The mark of a file nothing was committed for (read to offset 0,
+		// or never stored): read it from the start; ids prevent double
+		// counting.
+		cp = store.Checkpoint{FileID: id, SessionID: sessionIDFromName(path)}
+	}
+	m.quiet.delete(id)
+	fs = &fileState{cp: cp}
+	m.files[id] = fs
+	return fs, false, nil
 }
 
 // The read buffer and the parser (with its JSON arena) are reused from

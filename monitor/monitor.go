@@ -92,7 +92,13 @@ type Monitor struct {
 	// cur counts for the source being read.
 	cur *sourceStats
 
+	// files are the files read since the last settle; quiet, the marks of
+	// all others (store.Checkpoint has the rest).
 	files map[store.FileID]*fileState
+	quiet *quietSet
+	// following is set once Run's first catch-up is done: from then on a
+	// file is usually verified already and a stat can skip it.
+	following bool
 	// cursors are the positions of items that are not files (source,
 	// item → the kind's JSON state), as last handed to the writer.
 	cursors map[cursorKey]string
@@ -132,7 +138,7 @@ func New(cfg Config, st *store.Store, attr *Attributor, log *slog.Logger) *Monit
 		log = slog.Default()
 	}
 	m := &Monitor{cfg: cfg, st: st, attr: attr, log: log, now: time.Now,
-		files: map[store.FileID]*fileState{}, paths: map[string]store.FileID{}, stores: map[string]storeStamp{}, badPaths: map[string]bool{},
+		files: map[store.FileID]*fileState{}, quiet: newQuietSet(), paths: map[string]store.FileID{}, stores: map[string]storeStamp{}, badPaths: map[string]bool{},
 		batch: &store.Batch{}, cur: newSourceStats("", "")}
 	var errs []error
 	for i, c := range cfg.Sources {
@@ -174,12 +180,12 @@ func (m *Monitor) load(ctx context.Context) error {
 	if _, err := m.st.Reattribute(ctx, m.attr.Fingerprint(), m.attr.CustomerOf, m.attr.DayOf); err != nil {
 		return err
 	}
-	cps, err := m.st.Checkpoints(ctx)
+	// Only each file's mark is held; the whole checkpoint is read back from
+	// the store when the file has grown (see processFile).
+	err := m.st.EachFileMark(ctx, func(id store.FileID, fm store.FileMark) { m.quiet.load(id, fm) })
+	m.quiet.merge()
 	if err != nil {
 		return err
-	}
-	for id, c := range cps {
-		m.files[id] = &fileState{cp: c}
 	}
 	cs, err := m.st.Cursors(ctx)
 	if err != nil {
@@ -189,12 +195,54 @@ func (m *Monitor) load(ctx context.Context) error {
 	for _, c := range cs {
 		m.cursors[cursorKey{c.Source, c.Item}] = c.State
 	}
-	known, err := m.st.Sessions(ctx)
-	if err != nil {
-		return err
+	m.sess, err = newStoredSessions(ctx, m.attr, m.st, m.readBackFailed)
+	return err
+}
+
+// readBackFailed stops the monitor when the store cannot be read back: going
+// on would bill a known session as a new one. The writer commits nothing
+// more and Run returns the error.
+func (m *Monitor) readBackFailed(err error) {
+	m.log.Error("read back from the store", "err", err)
+	m.writeErr.CompareAndSwap(nil, fmt.Errorf("read back from the store: %w", err))
+}
+
+// settleFiles is how many files may be held whole before a settle: a
+// backfill or a catch-up over 150,000 files holds at most this many.
+var settleFiles = 4096
+
+// settle waits until everything read so far is committed, then keeps of
+// each file only its mark and forgets the sessions: what is committed can
+// be read back from the store. Files with an unterminated last line stay
+// whole (their scan of it is not in the store).
+func (m *Monitor) settle() {
+	m.flush()
+	<-m.barrier()
+	if m.writeErr.Load() != nil {
+		return
 	}
-	m.sess = newSessions(m.attr, known)
-	return nil
+	for id, fs := range m.files {
+		if fs.mtime.IsZero() || (fs.partial > 0 && fs.partialAt == fs.cp.Offset) {
+			continue
+		}
+		c := &fs.cp
+		m.quiet.set(id, quietFile{FileMark: store.FileMark{FPLen: c.FPLen, FPHead: c.FPHead, Offset: c.Offset, TailHash: c.TailHash}, mtime: fs.mtime.UnixNano()})
+		delete(m.files, id)
+	}
+	for p, id := range m.paths {
+		if m.files[id] == nil {
+			delete(m.paths, p)
+		}
+	}
+	m.quiet.merge()
+	m.sess.evict()
+}
+
+// settleIfFull settles once many files are held whole.
+func (m *Monitor) settleIfFull() {
+	if len(m.files) >= settleFiles || len(m.sess.m) >= settleFiles {
+		m.settle()
+	}
 }
 
 // cursorKey names one cursor.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -312,6 +313,7 @@ func (m *Monitor) ingest(ctx context.Context, units []unit) {
 				return
 			}
 			m.applyStore(ctx, s)
+			m.settleIfFull()
 		}
 	}
 	for _, u := range units {
@@ -320,6 +322,7 @@ func (m *Monitor) ingest(ctx context.Context, units []unit) {
 				return
 			}
 			u.src.read(m, it)
+			m.settleIfFull()
 		}
 	}
 }
@@ -431,6 +434,14 @@ func (m *Monitor) Run(ctx context.Context, ready func()) error {
 	}
 	scan()
 	first = false
+	m.following = true
+	// What the catch-up read is committed: keep only marks, and give the
+	// catch-up's garbage back to the system (the peak after a restart).
+	m.settle()
+	if err := m.st.ShrinkMemory(ctx); err != nil {
+		m.log.Warn("cannot shrink the store's page cache", "err", err)
+	}
+	debug.FreeOSMemory()
 	sw.start(wctx)
 	m.follow.async = true
 	if ready != nil {
@@ -502,6 +513,7 @@ func (m *Monitor) Run(ctx context.Context, ready func()) error {
 		}
 		if ch.rescan {
 			ch.reset()
+			m.settle()
 			scan()
 			continue
 		}

@@ -1,8 +1,11 @@
 package monitor
 
 import (
+	"context"
+	"hash/maphash"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/quotawatch/quotawatch/store"
@@ -78,11 +81,23 @@ type sessionState struct {
 	dirty bool
 }
 
-// sessions indexes session state by agent and sessionId.
+// sessions indexes session state by agent and sessionId. Only sessions in
+// use since the last settle are held (m); every other one is in the store
+// and read back on demand, so memory does not grow with the history. stored
+// says which sessions the store may hold (a hash per session: ~16 bytes
+// instead of the whole row), so asking for a session never seen costs no
+// query.
 type sessions struct {
 	m     map[string]*sessionState
 	attr  *Attributor
 	dirty []*sessionState // changed since the last flush
+	// load reads one session from the store (nil: everything is in m).
+	load   func(agent, id string) (store.Session, bool, error)
+	stored hashSet
+	seed   maphash.Seed
+	// failed is told when the store cannot be read: a session taken for new
+	// would be written over its stored attribution.
+	failed func(error)
 }
 
 // mark queues a changed session for the next batch.
@@ -105,20 +120,117 @@ func newSessions(attr *Attributor, known []store.Session) *sessions {
 	return s
 }
 
+// newStoredSessions indexes the sessions of st without reading them: each is
+// read (and attributed with the current mapping) when first used.
+func newStoredSessions(ctx context.Context, attr *Attributor, st *store.Store, failed func(error)) (*sessions, error) {
+	s := &sessions{m: map[string]*sessionState{}, attr: attr, stored: hashSet{added: map[uint64]struct{}{}}, seed: maphash.MakeSeed(), failed: failed}
+	s.load = func(agent, id string) (store.Session, bool, error) {
+		return st.Session(context.Background(), agent, id)
+	}
+	err := st.EachSessionID(ctx, func(agent, id string) { s.stored.sorted = append(s.stored.sorted, s.hash(agent, id)) })
+	slices.Sort(s.stored.sorted)
+	s.stored.sorted = slices.Clip(s.stored.sorted)
+	return s, err
+}
+
+func (s *sessions) hash(agent, id string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	h.WriteString(agent)
+	h.WriteByte(0)
+	h.WriteString(id)
+	return h.Sum64()
+}
+
+// lookup returns the session from memory or the store, nil if never seen.
+func (s *sessions) lookup(k, agent, id string) (*sessionState, error) {
+	if st := s.m[k]; st != nil || s.load == nil {
+		return st, nil
+	}
+	if !s.stored.has(s.hash(agent, id)) {
+		return nil, nil
+	}
+	x, ok, err := s.load(agent, id)
+	if err != nil || !ok {
+		return nil, err
+	}
+	st := &sessionState{Session: x}
+	st.Customer = s.attr.CustomerOf(x)
+	s.m[k] = st
+	return st, nil
+}
+
 // peek returns the session if it is known, without creating it.
-func (s *sessions) peek(agent, id string) *sessionState { return s.m[sessKey(agent, id)] }
+func (s *sessions) peek(agent, id string) *sessionState {
+	st, err := s.lookup(sessKey(agent, id), agent, id)
+	if err != nil {
+		s.failed(err)
+	}
+	return st
+}
 
 // get returns the session, creating it (attributed by agent alone) if new.
 func (s *sessions) get(agent, id string, nowMs int64) *sessionState {
 	k := sessKey(agent, id)
-	st := s.m[k]
+	st, err := s.lookup(k, agent, id)
+	if err != nil {
+		// Not kept and never committed: failed stops every later commit.
+		s.failed(err)
+		st = &sessionState{Session: store.Session{Agent: agent, SessionID: id, Origin: originName, FirstMs: nowMs}}
+		st.Customer = s.attr.CustomerOf(st.Session)
+		return st
+	}
 	if st == nil {
 		st = &sessionState{Session: store.Session{Agent: agent, SessionID: id, Origin: originName, FirstMs: nowMs}}
 		st.Customer = s.attr.CustomerOf(st.Session)
 		s.m[k] = st
 		s.mark(st)
+		if s.load != nil {
+			s.stored.added[s.hash(agent, id)] = struct{}{}
+		}
 	}
 	return st
+}
+
+// evict forgets the sessions that are committed as they are; callers make
+// sure every batch handed to the writer is committed first.
+func (s *sessions) evict() {
+	if s.load == nil {
+		return
+	}
+	for k, st := range s.m {
+		if !st.dirty {
+			delete(s.m, k)
+		}
+	}
+	s.stored.merge()
+}
+
+// hashSet is a set of 64-bit hashes: a sorted slice (8 bytes each) plus
+// those added since the last merge.
+type hashSet struct {
+	sorted []uint64
+	added  map[uint64]struct{}
+}
+
+func (h *hashSet) has(x uint64) bool {
+	if _, ok := h.added[x]; ok {
+		return true
+	}
+	_, ok := slices.BinarySearch(h.sorted, x)
+	return ok
+}
+
+func (h *hashSet) merge() {
+	if len(h.added) == 0 {
+		return
+	}
+	for x := range h.added {
+		h.sorted = append(h.sorted, x)
+	}
+	h.added = map[uint64]struct{}{} // clear would keep its size
+	slices.Sort(h.sorted)
+	h.sorted = slices.Clip(slices.Compact(h.sorted))
 }
 
 // learn applies new knowledge to a session and reports whether its customer

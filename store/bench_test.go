@@ -2,9 +2,12 @@ package store_test
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +71,7 @@ func BenchmarkCommit(b *testing.B) {
 			st := openBench(b)
 			ctx := context.Background()
 			var batch store.Batch
+			var mm mallocMeter
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
@@ -75,16 +79,21 @@ func BenchmarkCommit(b *testing.B) {
 				benchEvents(&batch, i*size, size)
 				batch.Checkpoints = append(batch.Checkpoints, store.Checkpoint{FileID: store.FileID{Dev: 1, Ino: uint64(i % 100)},
 					Path: "/x/" + strconv.Itoa(i%100) + ".jsonl", Agent: "main", Offset: int64(i) * 1000})
+				mm.start()
 				b.StartTimer()
 				res, err := st.Commit(ctx, &batch, periodOf)
+				b.StopTimer()
+				mm.stop()
 				if err != nil {
 					b.Fatal(err)
 				}
 				if res.Inserted != size {
 					b.Fatalf("inserted %d of %d", res.Inserted, size)
 				}
+				b.StartTimer()
 			}
 			b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			mm.report(b, size*b.N)
 		})
 	}
 }
@@ -289,4 +298,134 @@ func BenchmarkUsageDaily5M(b *testing.B) {
 			}
 		}
 	})
+}
+
+// floorInsert is the store's event INSERT (store.insertEvent), written out
+// here so the floor measures exactly our row shape and indexes.
+const floorInsert = `INSERT INTO events (key, agent, session_id, ts, period, mday, customer, provider, model,
+ input, output, cache_read, cache_write, cost_nanos, failed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+ ON CONFLICT(key) DO NOTHING`
+
+// BenchmarkInsertFloor is SQLite's own limit for our row shape on this
+// machine: a bare loop of the event INSERT, 2,000 rows per transaction,
+// nothing else (no rollups, checkpoints, sessions, duplicate checks),
+// against which BenchmarkCommit's events/s is read. sql/1row goes through
+// database/sql; driver/1row and driver/64rows bind straight to the driver
+// (as Commit does), one row or 64 rows per statement.
+func BenchmarkInsertFloor(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		rows   int
+		driver bool
+	}{{"sql/1row", 1, false}, {"driver/1row", 1, true}, {"driver/64rows", 64, true}} {
+		b.Run(c.name, func(b *testing.B) { insertFloor(b, c.rows, c.driver) })
+	}
+}
+
+func insertFloor(b *testing.B, rows int, direct bool) {
+	const size = 2000 // a multiple of 64 would leave no tail; 2000 = 31×64 + 16 single rows
+	st := openBench(b)
+	ctx := context.Background()
+	db := st.DB()
+	var batch store.Batch
+	var mm mallocMeter
+	q := floorInsert
+	if rows > 1 {
+		vals := strings.Repeat(",(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows-1)
+		q = strings.Replace(floorInsert, "?,?,?,?,?,?)\n", "?,?,?,?,?,?)"+vals+"\n", 1)
+	}
+	args := make([]driver.NamedValue, 15*rows)
+	for i := range args {
+		args[i].Ordinal = i + 1
+	}
+	bind := func(v []driver.NamedValue, e *store.Event) {
+		v[0].Value, v[1].Value, v[2].Value, v[3].Value, v[4].Value = e.Key, e.Agent, e.SessionID, e.TimeMs, e.Period
+		v[5].Value, v[6].Value, v[7].Value, v[8].Value = int64(15), e.Customer, e.Provider, e.Model
+		v[9].Value, v[10].Value, v[11].Value, v[12].Value = e.Input, e.Output, e.CacheRead, e.CacheWrite
+		v[13].Value, v[14].Value = int64(e.CostUSD*1e9), int64(0)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		benchEvents(&batch, i*size, size)
+		mm.start()
+		b.StartTimer()
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !direct {
+			ps, err := tx.PrepareContext(ctx, q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for j := range batch.Events {
+				e := &batch.Events[j]
+				if _, err := ps.ExecContext(ctx, e.Key, e.Agent, e.SessionID, e.TimeMs, e.Period, 15, e.Customer, e.Provider, e.Model,
+					e.Input, e.Output, e.CacheRead, e.CacheWrite, int64(e.CostUSD*1e9), e.Failed); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ps.Close()
+		} else {
+			err = conn.Raw(func(dc any) error {
+				pc := dc.(driver.ConnPrepareContext)
+				multi, err := pc.PrepareContext(ctx, q)
+				if err != nil {
+					return err
+				}
+				defer multi.Close()
+				one, err := pc.PrepareContext(ctx, floorInsert)
+				if err != nil {
+					return err
+				}
+				defer one.Close()
+				ev := batch.Events
+				for len(ev) > 0 {
+					n, st := rows, multi.(driver.StmtExecContext)
+					if len(ev) < rows {
+						n, st = 1, one.(driver.StmtExecContext)
+					}
+					for k := 0; k < n; k++ {
+						bind(args[15*k:15*k+15], &ev[k])
+					}
+					if _, err := st.ExecContext(ctx, args[:15*n]); err != nil {
+						return err
+					}
+					ev = ev[n:]
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		conn.Close()
+		b.StopTimer()
+		mm.stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	mm.report(b, size*b.N)
+}
+
+// mallocMeter counts the heap allocations of the timed parts of a
+// benchmark only (building the batches is left out), for allocs/event.
+type mallocMeter struct {
+	n, at uint64
+	ms    runtime.MemStats
+}
+
+func (m *mallocMeter) start() { runtime.ReadMemStats(&m.ms); m.at = m.ms.Mallocs }
+func (m *mallocMeter) stop()  { runtime.ReadMemStats(&m.ms); m.n += m.ms.Mallocs - m.at }
+func (m *mallocMeter) report(b *testing.B, events int) {
+	b.ReportMetric(float64(m.n)/float64(events), "allocs/event")
 }

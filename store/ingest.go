@@ -1034,6 +1034,104 @@ func (s *Store) Sessions(ctx context.Context) ([]Session, error) {
 	return out, nil
 }
 
+// FileMark is the part of a file checkpoint that tells whether a file is
+// still the one that was read, and how far: enough to skip a quiet file
+// without holding its whole checkpoint (paths, counters) in memory.
+type FileMark struct {
+	FPLen    int64
+	FPHead   uint64
+	Offset   int64
+	TailHash uint64
+}
+
+// EachFileMark calls fn with every stored checkpoint's mark, streaming: a
+// history of 150,000 files is never one map of full checkpoints.
+func (s *Store) EachFileMark(ctx context.Context, fn func(FileID, FileMark)) error {
+	rows, err := s.w.QueryContext(ctx, `SELECT dev, ino, fp_len, fp_head, off, tail_hash FROM files`)
+	if err != nil {
+		return fmt.Errorf("read checkpoint marks: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var dev, ino, head, tail int64
+		var fm FileMark
+		if err := rows.Scan(&dev, &ino, &fm.FPLen, &head, &fm.Offset, &tail); err != nil {
+			return fmt.Errorf("read checkpoint marks: %w", err)
+		}
+		fm.FPHead, fm.TailHash = uint64(head), uint64(tail)
+		fn(FileID{Dev: uint64(dev), Ino: uint64(ino)}, fm)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read checkpoint marks: %w", err)
+	}
+	return nil
+}
+
+// Checkpoint returns one file's committed checkpoint; ok is false when the
+// file has none.
+func (s *Store) Checkpoint(ctx context.Context, id FileID) (c Checkpoint, ok bool, err error) {
+	var head, tail int64
+	err = s.r.QueryRowContext(ctx, `SELECT path, agent, session_id, fp_len, fp_head, off, tail_hash,
+		lines, events, synthetic, bad FROM files WHERE dev = ? AND ino = ?`, int64(id.Dev), int64(id.Ino)).Scan(
+		&c.Path, &c.Agent, &c.SessionID, &c.FPLen, &head, &c.Offset, &tail, &c.Lines, &c.Events, &c.Synthetic, &c.Bad)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Checkpoint{}, false, nil
+	}
+	if err != nil {
+		return Checkpoint{}, false, fmt.Errorf("read checkpoint of file %d:%d: %w", id.Dev, id.Ino, err)
+	}
+	c.FileID, c.FPHead, c.TailHash = id, uint64(head), uint64(tail)
+	return c, true, nil
+}
+
+// EachSessionID calls fn with the agent and id of every stored session,
+// streaming (the strings are fn's to keep or drop).
+func (s *Store) EachSessionID(ctx context.Context, fn func(agent, sessionID string)) error {
+	rows, err := s.w.QueryContext(ctx, `SELECT agent, session_id FROM sessions`)
+	if err != nil {
+		return fmt.Errorf("read session ids: %w", err)
+	}
+	defer rows.Close()
+	var agent, id sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&agent, &id); err != nil {
+			return fmt.Errorf("read session ids: %w", err)
+		}
+		fn(string(agent), string(id))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read session ids: %w", err)
+	}
+	return nil
+}
+
+// Session returns one stored session; ok is false when it was never stored.
+func (s *Store) Session(ctx context.Context, agent, sessionID string) (x Session, ok bool, err error) {
+	err = s.r.QueryRowContext(ctx, `SELECT session_key, channel, peer, hint, origin, customer, first_ms
+		FROM sessions WHERE agent = ? AND session_id = ?`, agent, sessionID).Scan(
+		&x.Key, &x.Channel, &x.Peer, &x.Hint, &x.Origin, &x.Customer, &x.FirstMs)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, false, nil
+	}
+	if err != nil {
+		return Session{}, false, fmt.Errorf("read session %s/%s: %w", agent, sessionID, err)
+	}
+	x.Agent, x.SessionID = agent, sessionID
+	return x, true, nil
+}
+
+// ShrinkMemory asks SQLite to give back the page cache of the writer
+// connection (and of one idle reader): after a catch-up the cache holds
+// pages of a history that a quiet follower will not touch again soon.
+func (s *Store) ShrinkMemory(ctx context.Context) error {
+	for _, db := range []*sql.DB{s.w, s.r} {
+		if _, err := db.ExecContext(ctx, "PRAGMA shrink_memory"); err != nil {
+			return fmt.Errorf("shrink store memory: %w", err)
+		}
+	}
+	return nil
+}
+
 // dailyPending is the meta key migration 0005 sets when it leaves events
 // without a day (SQL does not know the customers' timezones); the next
 // Reattribute gives them one and rebuilds the daily totals.

@@ -72,6 +72,7 @@ func generate(args []string) error {
 	seed := fs.Uint64("seed", 1, "random seed")
 	month := fs.String("month", "2026-11", "billing month YYYY-MM every call falls in")
 	tz := fs.String("timezone", "Asia/Riyadh", "billing timezone")
+	density := fs.Float64("density", 1, "calls per MiB relative to the default mix (2: shorter turns, more tool loops)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,7 +85,7 @@ func generate(args []string) error {
 	}
 	start := time.Now()
 	exp, err := corpus.Generate(corpus.Options{Dir: *out, Bytes: int64(*size * (1 << 20)), Files: *files, Agents: *agents,
-		Peers: *peers, Seed: *seed, Month: *month, Timezone: *tz})
+		Peers: *peers, Seed: *seed, Month: *month, Timezone: *tz, Density: *density})
 	if err != nil {
 		return err
 	}

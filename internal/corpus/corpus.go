@@ -52,6 +52,11 @@ type Options struct {
 	Month string
 	// Timezone is the billing timezone (default Asia/Riyadh).
 	Timezone string
+	// Density scales the calls per megabyte: above 1, user messages,
+	// replies and tool results are that many times shorter and more turns
+	// run tool loops (issue 13's dense corpus: short turns, many tool
+	// loops). 0 or 1 is the default mix, byte for byte.
+	Density float64
 }
 
 // DefaultFileBytes is the mean transcript size when only one of Bytes and
@@ -186,6 +191,15 @@ type gen struct {
 	from, to int64 // ms window every timestamp falls in
 	exp      *Expected
 	comp     map[string]float64 // Neumaier compensation per customer
+	density  float64            // Options.Density, at least 1
+}
+
+// short scales a text length down by the density.
+func (g *gen) short(n int) int {
+	if g.density <= 1 {
+		return n
+	}
+	return max(8, int(float64(n)/g.density))
 }
 
 func (g *gen) addCall(customer string, u usage, failed bool) {
@@ -301,12 +315,13 @@ func newGen(opts Options) (*gen, error) {
 	exp := &Expected{Seed: opts.Seed, Month: opts.Month, Timezone: opts.Timezone, DefaultCustomer: DefaultCustomer,
 		Totals: map[string]Totals{}}
 	g := &gen{
-		r:    rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)),
-		loc:  loc,
-		from: m.Add(time.Hour).UnixMilli(),
-		to:   m.AddDate(0, 1, 0).Add(-time.Hour).UnixMilli(),
-		exp:  exp,
-		comp: map[string]float64{},
+		r:       rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)),
+		loc:     loc,
+		from:    m.Add(time.Hour).UnixMilli(),
+		to:      m.AddDate(0, 1, 0).Add(-time.Hour).UnixMilli(),
+		exp:     exp,
+		comp:    map[string]float64{},
+		density: max(1, opts.Density),
 	}
 	for i := 0; i < opts.Agents; i++ {
 		if i < len(agentNames) {

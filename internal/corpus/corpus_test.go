@@ -238,3 +238,29 @@ func TestSample(t *testing.T) {
 		t.Errorf("UsageLine: %q %v", line, cost)
 	}
 }
+
+// TestDenseCorpusHasMoreCallsPerMiBAndExactTotals: Density 4 (issue 13's
+// dense corpus) makes ~1.7× or more the calls of the default mix in the
+// same bytes, still metered exactly; Density 1 is the default mix byte for
+// byte.
+func TestDenseCorpusHasMoreCallsPerMiBAndExactTotals(t *testing.T) {
+	opts := small
+	sparse, dense, one := t.TempDir(), t.TempDir(), t.TempDir()
+	es := generate(t, sparse, opts)
+	opts.Density = 4
+	ed := generate(t, dense, opts)
+	perMiB := func(e *corpus.Expected) float64 { return float64(e.Calls) / (float64(e.Bytes) / (1 << 20)) }
+	if r := perMiB(ed) / perMiB(es); r < 1.7 {
+		t.Errorf("dense corpus: %.0f calls per MiB vs %.0f (%.2f×), want ≥ 1.7×", perMiB(ed), perMiB(es), r)
+	}
+	m := newMeter(t, ed)
+	if s := m.backfill(t, dense); s.Inserted != ed.Calls || s.Bad != 0 {
+		t.Errorf("dense backfill: %d new events, %d bad; want %d, 0", s.Inserted, s.Bad, ed.Calls)
+	}
+	m.check(t)
+	opts.Density = 1
+	generate(t, one, opts)
+	if !bytes.Equal(digest(t, sparse), digest(t, one)) {
+		t.Error("Density 1 changed the default corpus")
+	}
+}

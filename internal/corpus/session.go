@@ -222,7 +222,7 @@ func (s *session) user() {
 	case s.p.kind == kindMain:
 		txt = systemNotes[s.r.IntN(len(systemNotes))]
 	default:
-		txt = s.envelope(text(s.r, userPhrases, n))
+		txt = s.envelope(text(s.r, userPhrases, s.g.short(n)))
 	}
 	s.begin("message")
 	b := append(s.buf, `,"message":{"role":"user","content":[{"type":"text","text":`...)
@@ -333,7 +333,7 @@ func (s *session) textContent(n int) []byte {
 
 func (s *session) reply() {
 	u := s.r.Float64()
-	content := s.textContent(60 + int(3200*u*u))
+	content := s.textContent(s.g.short(60 + int(3200*u*u)))
 	stop := "stop"
 	if s.r.IntN(200) == 0 {
 		stop = "length"
@@ -357,7 +357,7 @@ func (s *session) toolLoop() {
 		s.call(c, s.usage(12, 120), "toolUse", "")
 		s.advance(50, 4000)
 		u := s.r.Float64()
-		res := text(s.r, toolResultPhrases, 200+int(6800*u*u*u))
+		res := text(s.r, toolResultPhrases, s.g.short(200+int(6800*u*u*u)))
 		s.begin("message")
 		b := append(s.buf, `,"message":{"role":"toolResult","toolCallId":"`...)
 		b = append(b, callID...)
@@ -443,7 +443,7 @@ func (s *session) turn() {
 	if s.r.IntN(100) < 3 && s.failures() {
 		return
 	}
-	if s.r.IntN(100) < 30 {
+	if s.r.IntN(100) < min(90, int(30*s.g.density)) {
 		s.toolLoop()
 	}
 	s.reply()
