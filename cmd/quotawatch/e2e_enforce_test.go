@@ -405,7 +405,9 @@ func TestE2EGatewayDeniesAtLimitTimesGraceWithTheSeedsBodyAndFailsOpen(t *testin
 	soft.calls(t, 30) // 150 %, enforcement off
 	omar.calls(t, 22) // 110 %
 
-	p := e2eStart(t, "--config", cfg, "--db", db, "run")
+	// --arm: the history written before this first run is a backlog whose
+	// warnings are sent, not held (the soft warnings are checked below).
+	p := e2eStart(t, "--config", cfg, "--db", db, "run", "--arm")
 	p.waitLog(t, "caught up; following", time.Minute)
 	prov := newGWProvider(t, 0)
 	gw := startGWNginx(t, qwAddr, prov.srv.Listener.Addr().String(), true)
@@ -475,7 +477,9 @@ func TestE2EGatewayDeniesAtLimitTimesGraceWithTheSeedsBodyAndFailsOpen(t *testin
 	}
 
 	// Back: enforcement resumes, and the call that failed open is metered.
-	p = e2eStart(t, "--config", cfg, "--db", db, "run")
+	// (--arm again: the first run may have been killed before its first
+	// check armed the database.)
+	p = e2eStart(t, "--config", cfg, "--db", db, "run", "--arm")
 	p.waitLog(t, "caught up; following", time.Minute)
 	gwWaitRequests(t, cfg, db, "hard", 23)
 	if code, body := gwCall(t, gw.url, "hard", hdr); code != 429 {
