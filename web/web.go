@@ -67,6 +67,9 @@ type server struct {
 	token   [32]byte
 	pages   *pages
 	metrics http.Handler
+	// indexCache keeps the front page's body until the next commit or
+	// minute (see indexGen).
+	indexCache renderCache[indexGen, indexKey, string]
 }
 
 // New returns the dashboard's handler.
