@@ -154,7 +154,7 @@ func ReadDaily(ctx context.Context, st *store.Store, periods []string, only stri
 		return map[string][]Daily{}, nil
 	}
 	from, to := slices.Min(periods)+"-01", slices.Max(periods)+"-31"
-	rows, err := st.UsageDaily(ctx, from, to, only)
+	rows, err := st.UsageDailyTotals(ctx, from, to, only)
 	if err != nil {
 		return nil, fmt.Errorf("read daily usage %s..%s: %w", from, to, err)
 	}
