@@ -1,8 +1,13 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"sync"
+	"time"
+
+	"github.com/quotawatch/quotawatch/report"
+	"github.com/quotawatch/quotawatch/store"
 )
 
 // renderCache keeps what an expensive answer rendered for the state it was
@@ -68,3 +73,38 @@ func (c *renderCache[G, K, V]) get(gen G, key K, fill func() (V, error)) (V, err
 
 // errFillPanicked is what requests waiting on a render that panicked get.
 var errFillPanicked = errors.New("render failed (panic; see the log)")
+
+// generation is the state a cached answer is rendered from: any commit
+// (ingest, the outbox, a digest, another process) changes the data
+// version, and forecasts move with the clock, so an answer is kept at most
+// until the minute turns (the footer's own precision). It is read before
+// anything the answer shows, so an answer is never older than the
+// generation it is kept under.
+func (s *server) generation(ctx context.Context) (gen, time.Time, error) {
+	v, err := s.o.Store.DataVersion(ctx)
+	if err != nil {
+		return gen{}, time.Time{}, err
+	}
+	now := s.now()
+	return gen{Data: v, Minute: now.Unix() / 60}, now, nil
+}
+
+// gen is a cache generation (see generation).
+type gen struct {
+	Data   store.Version
+	Minute int64
+}
+
+// rows are report.Rows of month (every customer) for gen, shared by the
+// front page, /metrics and /api/usage: computing them reads every
+// customer's daily series for the forecast, the dashboard's dearest read.
+// Callers must not change the rows (sort a copy).
+func (s *server) rows(ctx context.Context, g gen, month string, now time.Time) ([]report.Row, error) {
+	return s.rowsCache.get(g, month, func() ([]report.Row, error) {
+		// Detached from the request: others may be waiting for the result
+		// when this one's client goes away.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queryTimeout)
+		defer cancel()
+		return report.Rows(ctx, s.o.Store, s.o.Book, month, "", now)
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -428,15 +429,6 @@ func limitText(r *report.Row, t map[string]string) string {
 	return "—"
 }
 
-// indexGen is the state a cached front page was rendered from: any commit
-// (ingest, outbox, digest, another process) changes the data version, and
-// the forecasts move with the clock, so a page is kept at most until the
-// minute turns (the footer's own precision).
-type indexGen struct {
-	Data   store.Version
-	Minute int64
-}
-
 // indexKey is what else the cached body depends on.
 type indexKey struct{ Month, Lang string }
 
@@ -449,22 +441,17 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
 	r = r.WithContext(ctx)
-	// The version is read before anything the body shows, so a body is
-	// never older than the version it is cached under.
-	ver, err := s.o.Store.DataVersion(ctx)
+	g, now, err := s.generation(ctx)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	now := s.now()
 	p := indexPage{Page: s.frame(r, "customers", "", month)}
 	p.Title = words[p.Lang]["title"]
-	body, err := s.indexCache.get(indexGen{ver, now.Unix() / 60}, indexKey{month, p.Lang}, func() (string, error) {
-		// Detached from this request: others may be waiting for the
-		// result when this one's client goes away.
+	body, err := s.indexCache.get(g, indexKey{month, p.Lang}, func() (string, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queryTimeout)
 		defer cancel()
-		return s.indexBody(ctx, p.Page, now)
+		return s.indexBody(ctx, g, p.Page, now)
 	})
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
@@ -475,11 +462,12 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 }
 
 // indexBody renders the front page's cards and tables.
-func (s *server) indexBody(ctx context.Context, pg Page, now time.Time) (string, error) {
-	rows, err := report.Rows(ctx, s.o.Store, s.o.Book, pg.Month, "", now)
+func (s *server) indexBody(ctx context.Context, g gen, pg Page, now time.Time) (string, error) {
+	shared, err := s.rows(ctx, g, pg.Month, now)
 	if err != nil {
 		return "", err
 	}
+	rows := slices.Clone(shared)
 	last, err := s.o.Store.LastActiveDays(ctx, pg.Month)
 	if err != nil {
 		return "", err
