@@ -68,17 +68,17 @@ func Rows(ctx context.Context, st *store.Store, b *Book, period, only string, no
 	if err != nil {
 		return nil, fmt.Errorf("usage for %s: %w", period, err)
 	}
-	daily, err := ReadDaily(ctx, st, []string{period}, only)
+	byID := make(map[string]store.Usage, len(totals))
+	for _, u := range totals {
+		byID[u.Customer] = u
+	}
+	daily, err := readPeriodDaily(ctx, st, b, period, only, now, byID)
 	if err != nil && !errors.Is(err, store.ErrDailyPending) {
 		return nil, fmt.Errorf("usage for %s: %w", period, err)
 	}
 	// While the daily totals of an upgraded database are still being built
 	// (the next run or backfill does it) there is no series to project
 	// from: the rows go out without a forecast rather than a wrong one.
-	byID := make(map[string]store.Usage, len(totals))
-	for _, u := range totals {
-		byID[u.Customer] = u
-	}
 	var rows []Row
 	add := func(id string, cu *Customer) {
 		u := byID[id]
