@@ -30,9 +30,10 @@ type cacheEntry[V any] struct {
 }
 
 // maxCacheEntries bounds one generation's entries (a crawler walking every
-// month must not grow the cache without end); past it the generation
-// starts over.
-const maxCacheEntries = 32
+// month must not grow the cache without end: a front page of 1,000
+// customers is ~1.4 MB); past it the generation starts over. The month
+// and last month in both languages fit.
+const maxCacheEntries = 8
 
 // get returns the entry of (gen, key), calling fill to make it when it is
 // missing.
