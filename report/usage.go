@@ -68,17 +68,17 @@ func Rows(ctx context.Context, st *store.Store, b *Book, period, only string, no
 	if err != nil {
 		return nil, fmt.Errorf("usage for %s: %w", period, err)
 	}
-	daily, err := ReadDaily(ctx, st, []string{period}, only)
+	byID := make(map[string]store.Usage, len(totals))
+	for _, u := range totals {
+		byID[u.Customer] = u
+	}
+	daily, err := readPeriodDaily(ctx, st, b, period, only, now, byID)
 	if err != nil && !errors.Is(err, store.ErrDailyPending) {
 		return nil, fmt.Errorf("usage for %s: %w", period, err)
 	}
 	// While the daily totals of an upgraded database are still being built
 	// (the next run or backfill does it) there is no series to project
 	// from: the rows go out without a forecast rather than a wrong one.
-	byID := make(map[string]store.Usage, len(totals))
-	for _, u := range totals {
-		byID[u.Customer] = u
-	}
 	var rows []Row
 	add := func(id string, cu *Customer) {
 		u := byID[id]
@@ -154,7 +154,7 @@ func ReadDaily(ctx context.Context, st *store.Store, periods []string, only stri
 		return map[string][]Daily{}, nil
 	}
 	from, to := slices.Min(periods)+"-01", slices.Max(periods)+"-31"
-	rows, err := st.UsageDaily(ctx, from, to, only)
+	rows, err := st.UsageDailyTotals(ctx, from, to, only)
 	if err != nil {
 		return nil, fmt.Errorf("read daily usage %s..%s: %w", from, to, err)
 	}

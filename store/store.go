@@ -39,6 +39,8 @@ type Store struct {
 	// readOnly stores refuse every write: SQLite answers "attempt to write
 	// a readonly database".
 	readOnly bool
+	// version is DataVersion's kept reader connection.
+	version versionConn
 }
 
 // ErrNoDatabase is returned by OpenReadOnly when the file does not exist.
@@ -200,7 +202,7 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	var errs []error
+	errs := []error{s.closeVersion()}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}

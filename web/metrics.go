@@ -2,11 +2,14 @@ package web
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/quotawatch/quotawatch/report"
 )
@@ -69,20 +72,101 @@ var (
 		"The running version (always 1).", []string{"version"}, nil)
 )
 
-// collector reads the store on every scrape: the numbers are the ones
-// `usage` prints, with no second set of counters to drift from them.
-type collector struct{ s *server }
+// customerDescs are the per-customer series: thousands at 1,000
+// customers, so they are gathered once per data version and minute and
+// kept (see customerFamilies).
+var customerDescs = []*prometheus.Desc{descRequests, descFailed, descTokens, descCost, descUnpriced, descPercent,
+	descProjected, descFlagged, descCustomer}
 
-func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descFailed, descTokens, descCost, descUnpriced, descPercent,
-		descProjected, descFlagged, descCustomer, descLines, descEvents, descNew, descDups, descBad, descFiles,
-		descDatabases, descReady, descLag, descNewest, descStoredBad, descTracked, descAlerts, descNotifierErrors,
-		descDBSize, descBuild} {
+// liveDescs are the few series read on every scrape: ingest counters, lag,
+// readiness, the outbox and the file sizes move without a commit, or
+// with every second.
+var liveDescs = []*prometheus.Desc{descLines, descEvents, descNew, descDups, descBad, descFiles,
+	descDatabases, descReady, descLag, descNewest, descStoredBad, descTracked, descAlerts, descNotifierErrors,
+	descDBSize, descBuild}
+
+// customerCollector emits the per-customer series of rows: the numbers
+// `usage` prints, read from the store (no second set of counters to drift
+// from them).
+type customerCollector struct {
+	book *report.Book
+	rows []report.Row
+}
+
+func (c customerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range customerDescs {
 		ch <- d
 	}
 }
 
-func (c collector) Collect(ch chan<- prometheus.Metric) {
+func (c customerCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	for _, cu := range c.book.Customers {
+		gauge(descCustomer, 1, cu.ID, cu.Tier)
+	}
+	for i := range c.rows {
+		r := &c.rows[i]
+		l := []string{r.Customer, r.Period}
+		counter(descRequests, float64(r.Requests), l...)
+		counter(descFailed, float64(r.FailedRequests), l...)
+		counter(descTokens, float64(r.InputTokens), r.Customer, r.Period, "input")
+		counter(descTokens, float64(r.OutputTokens), r.Customer, r.Period, "output")
+		counter(descTokens, float64(r.CacheReadTokens), r.Customer, r.Period, "cache_read")
+		counter(descTokens, float64(r.CacheWriteTokens), r.Customer, r.Period, "cache_write")
+		counter(descCost, r.CostUSD.Float(), l...)
+		counter(descUnpriced, float64(r.UnpricedRequests), l...)
+		if r.Percent != nil {
+			gauge(descPercent, *r.Percent, l...)
+		}
+		if r.ProjectedPercent != nil {
+			gauge(descProjected, *r.ProjectedPercent, l...)
+		}
+		gauge(descFlagged, b2f(r.Flagged), l...)
+	}
+}
+
+// customerFamilies gathers the per-customer families of the running
+// period, once per data version and minute: a scrape between two commits
+// encodes them from the kept families instead of reading the store,
+// building ~12,000 metrics and checking them again.
+func (s *server) customerFamilies(ctx context.Context) ([]*dto.MetricFamily, error) {
+	gen, now, err := s.generation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	period := report.PeriodOf(now, s.o.Book.Location)
+	return s.familyCache.get(gen, period, func() ([]*dto.MetricFamily, error) {
+		rows, err := s.rows(ctx, gen, period, now)
+		if err != nil {
+			return nil, err
+		}
+		reg := prometheus.NewRegistry()
+		if err := reg.Register(customerCollector{book: s.o.Book, rows: rows}); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		mfs, err := reg.Gather()
+		if err != nil {
+			return nil, fmt.Errorf("metrics: gather the customers' series: %w", err)
+		}
+		return mfs, nil
+	})
+}
+
+// liveCollector reads, on every scrape, what moves without a commit.
+type liveCollector struct{ s *server }
+
+func (c liveCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range liveDescs {
+		ch <- d
+	}
+}
+
+func (c liveCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
 	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
 	defer cancel()
@@ -94,34 +178,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
 	gauge(descBuild, 1, s.o.Version)
-	for _, cu := range s.o.Book.Customers {
-		gauge(descCustomer, 1, cu.ID, cu.Tier)
-	}
-	period := report.PeriodOf(now, s.o.Book.Location)
-	rows, err := report.Rows(ctx, s.o.Store, s.o.Book, period, "", now)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(descRequests, err)
-	}
-	for _, r := range rows {
-		l := []string{r.Customer, r.Period}
-		counter(descRequests, float64(r.Requests), l...)
-		counter(descFailed, float64(r.FailedRequests), l...)
-		for _, t := range []struct {
-			class string
-			n     int64
-		}{{"input", r.InputTokens}, {"output", r.OutputTokens}, {"cache_read", r.CacheReadTokens}, {"cache_write", r.CacheWriteTokens}} {
-			counter(descTokens, float64(t.n), r.Customer, r.Period, t.class)
-		}
-		counter(descCost, r.CostUSD.Float(), l...)
-		counter(descUnpriced, float64(r.UnpricedRequests), l...)
-		if r.Percent != nil {
-			gauge(descPercent, *r.Percent, l...)
-		}
-		if r.ProjectedPercent != nil {
-			gauge(descProjected, *r.ProjectedPercent, l...)
-		}
-		gauge(descFlagged, b2f(r.Flagged), l...)
-	}
 	ready, _ := s.ready(ctx)
 	gauge(descReady, b2f(ready))
 	if s.o.Live != nil {
@@ -159,6 +215,36 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descDBSize, float64(rs.DatabaseBytes))
 }
 
+// gatherer is /metrics' source: the live registry (this process's go_*,
+// process_* and live series) gathered on every scrape, and the kept
+// per-customer families.
+type gatherer struct {
+	s    *server
+	live *prometheus.Registry
+}
+
+// Gather returns both sets merged by name (each is sorted; the text format
+// wants a family's series together, which they are). The kept families
+// are only read, never changed, so sharing them between scrapes is safe.
+func (g gatherer) Gather() ([]*dto.MetricFamily, func(), error) {
+	live, err := g.live.Gather()
+	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
+	defer cancel()
+	cust, cerr := g.s.customerFamilies(ctx)
+	out := make([]*dto.MetricFamily, 0, len(live)+len(cust))
+	i, j := 0, 0
+	for i < len(live) || j < len(cust) {
+		if j == len(cust) || i < len(live) && live[i].GetName() < cust[j].GetName() {
+			out = append(out, live[i])
+			i++
+		} else {
+			out = append(out, cust[j])
+			j++
+		}
+	}
+	return out, func() {}, errors.Join(err, cerr)
+}
+
 func b2f(b bool) float64 {
 	if b {
 		return 1
@@ -166,12 +252,14 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// metricsHandler serves a private registry: this collector and the
-// standard go_* and process_* ones, none of another library's globals.
+// metricsHandler serves a private registry (the standard go_* and
+// process_* collectors and the live one, none of another library's
+// globals) and the kept per-customer families.
 func (s *server) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collector{s})
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ErrorLog: promLog{s}})
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), liveCollector{s})
+	return promhttp.HandlerForTransactional(gatherer{s: s, live: reg},
+		promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ErrorLog: promLog{s}})
 }
 
 // promLog hands promhttp's errors to the dashboard's logger.

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/quotawatch/quotawatch/monitor"
 	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
@@ -67,6 +69,11 @@ type server struct {
 	token   [32]byte
 	pages   *pages
 	metrics http.Handler
+	// The caches keep what is dear to compute until the next commit or
+	// minute (see generation).
+	rowsCache   renderCache[gen, string, []report.Row]
+	indexCache  renderCache[gen, indexKey, string]
+	familyCache renderCache[gen, string, []*dto.MetricFamily]
 }
 
 // New returns the dashboard's handler.
@@ -235,7 +242,16 @@ func (s *server) apiUsage(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
-	rows, err := report.Rows(ctx, s.o.Store, s.o.Book, month, only, s.now())
+	var rows []report.Row
+	if only == "" {
+		var g gen
+		var now time.Time
+		if g, now, err = s.generation(ctx); err == nil {
+			rows, err = s.rows(ctx, g, month, now)
+		}
+	} else {
+		rows, err = report.Rows(ctx, s.o.Store, s.o.Book, month, only, s.now())
+	}
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
