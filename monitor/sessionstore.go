@@ -2,12 +2,15 @@ package monitor
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -402,21 +405,35 @@ func (s *storeScanner) finish() error {
 	return s.errorf("data after the end of the object (%q)", c)
 }
 
-// keyState is what the reader remembers of one member between reads.
-type keyState struct {
-	key  string // raw key, the map key (kept to re-insert without allocating)
-	hash uint64 // of the raw value
-	e    storeEntry
-	ok   bool // the entry names a session
+// keyMark is what the reader remembers of one member between reads: 32
+// bytes of hashes, never the strings. A sessions.json is not pruned by
+// Clawdbot, so at 150,000 sessions the strings (key, id, channel, peer) and
+// their maps held 16 MiB; the hashes hold 4.8 MiB. An entry whose bytes are
+// unchanged is known from its hashes; one that changed is parsed while its
+// bytes are in the read buffer, which is when its strings are needed.
+type keyMark struct {
+	key   uint64 // of the raw key, the sort order
+	val   uint64 // of the raw value
+	sid   uint64 // of the sessionId; 0: the entry names no session
+	entry uint64 // of the storeEntry it gave (entryHash)
 }
 
-// storeCache is what one sessions.json said at its last successful read.
+// sessMark is the entry last handed out for one session, as a hash.
+type sessMark struct {
+	sid, entry uint64
+}
+
+// storeCache is what one sessions.json said at its last successful read,
+// both slices sorted by their first field.
 type storeCache struct {
-	byKey     map[string]keyState
-	bySession map[string]storeEntry // what was handed out, per sessionId
-	// spares, reused so a rewrite allocates no maps
-	byKey2     map[string]keyState
-	bySession2 map[string]storeEntry
+	keys     []keyMark
+	sessions []sessMark // what was handed out, per sessionId
+}
+
+// sessOcc is one member naming a session during a read, in file order.
+type sessOcc struct {
+	sid, entry uint64
+	seq        int
 }
 
 // storeResult is one read of a sessions.json.
@@ -437,16 +454,19 @@ type storeResult struct {
 // storeReader reads sessions.json files incrementally: it streams the
 // file, hashes each entry's raw bytes and parses only entries whose bytes
 // changed, then hands out only sessions whose attribution changed. Memory
-// is one entry plus a few hundred bytes per session, whatever the file
-// size; CPU is one pass over the bytes. Safe for one goroutine at a time
-// (the mutex makes misuse harmless, not concurrent).
+// is one entry plus 48 bytes of hashes per session between reads, whatever
+// the file size; CPU is one pass over the bytes. Safe for one goroutine at
+// a time (the mutex makes misuse harmless, not concurrent).
 type storeReader struct {
 	mu     sync.Mutex
 	seed   maphash.Seed
 	caches map[string]*storeCache
 	sc     storeScanner
 	p      fastjson.Parser
-	order  []string
+	// per read, reused: sessions named in file order, and the entries
+	// that differ from what was handed out (by sessionId hash)
+	occ     []sessOcc
+	pending map[uint64]storeEntry
 	// counters for tests and benchmarks
 	reads  atomic.Int64 // files read
 	parsed atomic.Int64 // entries parsed (changed bytes)
@@ -455,7 +475,8 @@ type storeReader struct {
 }
 
 func newStoreReader() *storeReader {
-	return &storeReader{seed: maphash.MakeSeed(), caches: map[string]*storeCache{}}
+	return &storeReader{seed: maphash.MakeSeed(), caches: map[string]*storeCache{},
+		pending: map[uint64]storeEntry{}}
 }
 
 // read reads path and reports what changed. A missing file is no change;
@@ -488,47 +509,101 @@ func (r *storeReader) readStream(ctx context.Context, path string, src io.Reader
 	r.reads.Add(1)
 	c := r.caches[path]
 	if c == nil {
-		c = &storeCache{byKey: map[string]keyState{}, bySession: map[string]storeEntry{},
-			byKey2: map[string]keyState{}, bySession2: map[string]storeEntry{}}
+		c = &storeCache{}
 		r.caches[path] = c
 	}
-	clear(c.byKey2)
-	clear(c.bySession2)
-	r.order = r.order[:0]
+	r.occ = r.occ[:0]
+	if r.pending == nil {
+		r.pending = map[uint64]storeEntry{}
+	}
+	defer func() {
+		// A first read hands out every session: its scratch (a map keeps
+		// its size after clear) is not kept for the next read.
+		if cap(r.occ) > 4096 {
+			r.occ = nil
+		}
+		if len(r.pending) > 256 {
+			r.pending = nil
+		} else {
+			clear(r.pending)
+		}
+	}()
+	keys := make([]keyMark, 0, len(c.keys)+16)
 	lim := &io.LimitedReader{R: src, N: MaxSessionStoreBytes + 1}
 	r.sc.reset(ctx, lim)
 	defer r.sc.release()
-	err := r.pass(c, &res)
+	err := r.pass(c, &keys, &res)
 	if lim.N <= 0 {
 		err = fmt.Errorf("grew past the %d-byte limit while being read", int64(MaxSessionStoreBytes))
 	}
 	res.bytes = r.sc.base + int64(r.sc.end)
 	if err != nil {
-		clear(c.byKey2)
-		clear(c.bySession2)
 		res.oversized = nil
 		res.err = err
 		return res
 	}
-	for _, id := range r.order {
-		e := c.bySession2[id]
-		if old, ok := c.bySession[id]; !ok || old != e {
-			res.entries = append(res.entries, e)
-		}
+	// Later entries for one session win, as when the whole file was
+	// applied in order; sessions are handed out in order of first mention.
+	slices.SortStableFunc(r.occ, func(a, b sessOcc) int { return cmp.Compare(a.sid, b.sid) })
+	sessions := make([]sessMark, 0, len(c.sessions)+16)
+	type out struct {
+		seq int
+		e   storeEntry
 	}
-	c.byKey, c.byKey2 = c.byKey2, c.byKey
-	c.bySession, c.bySession2 = c.bySession2, c.bySession
-	// The spares hold the previous version's strings; nothing needs them.
-	clear(c.byKey2)
-	clear(c.bySession2)
+	var changed []out
+	for i := 0; i < len(r.occ); {
+		j := i + 1
+		for j < len(r.occ) && r.occ[j].sid == r.occ[i].sid {
+			j++
+		}
+		last := r.occ[j-1]
+		sessions = append(sessions, sessMark{sid: last.sid, entry: last.entry})
+		if e, ok := r.pending[last.sid]; ok {
+			changed = append(changed, out{r.occ[i].seq, e})
+		}
+		i = j
+	}
+	slices.SortFunc(changed, func(a, b out) int { return cmp.Compare(a.seq, b.seq) })
+	for _, o := range changed {
+		res.entries = append(res.entries, o.e)
+	}
+	slices.SortStableFunc(keys, func(a, b keyMark) int { return cmp.Compare(a.key, b.key) })
+	// A key named twice: the later member is what a whole parse keeps.
+	w := 0
+	for i := range keys {
+		if w > 0 && keys[w-1].key == keys[i].key {
+			keys[w-1] = keys[i]
+			continue
+		}
+		keys[w] = keys[i]
+		w++
+	}
+	c.keys, c.sessions = keys[:w], sessions
 	return res
 }
 
-func (r *storeReader) pass(c *storeCache, res *storeResult) error {
+func (c *storeCache) key(h uint64) (keyMark, bool) {
+	i, ok := slices.BinarySearchFunc(c.keys, h, func(k keyMark, h uint64) int { return cmp.Compare(k.key, h) })
+	if !ok {
+		return keyMark{}, false
+	}
+	return c.keys[i], true
+}
+
+// handedOut is the hash of the entry last handed out for session sid.
+func (c *storeCache) handedOut(sid uint64) (uint64, bool) {
+	i, ok := slices.BinarySearchFunc(c.sessions, sid, func(s sessMark, h uint64) int { return cmp.Compare(s.sid, h) })
+	if !ok {
+		return 0, false
+	}
+	return c.sessions[i].entry, true
+}
+
+func (r *storeReader) pass(c *storeCache, keys *[]keyMark, res *storeResult) error {
 	if err := r.sc.begin(); err != nil {
 		return err
 	}
-	for {
+	for seq := 0; ; seq++ {
 		rawKey, val, oversized, err := r.sc.next()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -536,71 +611,108 @@ func (r *storeReader) pass(c *storeCache, res *storeResult) error {
 		if err != nil {
 			return err
 		}
+		kh := maphash.Bytes(r.seed, rawKey)
+		old, found := c.key(kh)
 		if oversized {
 			res.oversized = append(res.oversized, string(rawKey))
-			if ks, ok := c.byKey[string(rawKey)]; ok {
+			if found {
 				// Keep what the entry said while it was readable.
-				c.byKey2[ks.key] = ks
-				r.addSession(c, ks)
+				*keys = append(*keys, old)
+				if old.sid != 0 {
+					// Its strings are gone with its bytes: if it now wins a
+					// session another entry had, that session keeps what
+					// was handed out (attribution kept as it was).
+					if h, ok := c.handedOut(old.sid); ok && h != old.entry {
+						old.entry = h
+					}
+					r.occ = append(r.occ, sessOcc{sid: old.sid, entry: old.entry, seq: seq})
+					delete(r.pending, old.sid)
+				}
 			}
 			continue
 		}
-		h := maphash.Bytes(r.seed, val)
-		ks, found := c.byKey[string(rawKey)]
-		if !found || ks.hash != h {
-			key := ks.key
-			if !found {
-				key = string(rawKey)
+		vh := maphash.Bytes(r.seed, val)
+		km := old
+		var e storeEntry
+		parsedNow := false
+		if !found || old.val != vh {
+			var ok bool
+			if e, ok, err = r.parseEntry(rawKey, val); err != nil {
+				return fmt.Errorf("entry %q: %w", rawKey, err)
 			}
-			if ks, err = r.parseEntry(key, val); err != nil {
-				return fmt.Errorf("entry %q: %w", key, err)
+			km = keyMark{key: kh, val: vh}
+			if ok {
+				km.sid, km.entry = r.sidHash(e.SessionID), r.entryHash(e)
 			}
-			ks.hash = h
+			parsedNow = true
 		}
-		c.byKey2[ks.key] = ks
-		r.addSession(c, ks)
+		*keys = append(*keys, km)
+		if km.sid == 0 {
+			continue
+		}
+		r.occ = append(r.occ, sessOcc{sid: km.sid, entry: km.entry, seq: seq})
+		if h, ok := c.handedOut(km.sid); ok && h == km.entry {
+			delete(r.pending, km.sid)
+			continue
+		}
+		if !parsedNow {
+			// Unchanged bytes that now win a session another entry had
+			// (that entry changed or went): parse them again, rare.
+			if e, _, err = r.parseEntry(rawKey, val); err != nil {
+				return fmt.Errorf("entry %q: %w", rawKey, err)
+			}
+		}
+		r.pending[km.sid] = e
 	}
 }
 
-func (r *storeReader) addSession(c *storeCache, ks keyState) {
-	if !ks.ok {
-		return
+// sidHash is the hash of a sessionId, never 0 (0 marks "no session").
+func (r *storeReader) sidHash(id string) uint64 {
+	return max(maphash.String(r.seed, id), 1)
+}
+
+// entryHash is the hash of everything attribution takes from an entry.
+func (r *storeReader) entryHash(e storeEntry) uint64 {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	for _, s := range [...]string{e.SessionID, e.Key, e.Channel, e.Peer} {
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.WriteString(s)
 	}
-	if _, seen := c.bySession2[ks.e.SessionID]; !seen {
-		r.order = append(r.order, ks.e.SessionID)
-	}
-	// Later entries win, as when the whole file was applied in order.
-	c.bySession2[ks.e.SessionID] = ks.e
+	return h.Sum64()
 }
 
 // parseEntry reads what attribution needs from one entry: the sessionId,
-// and channel and peer from the key, else from the entry's own fields.
-func (r *storeReader) parseEntry(rawKey string, val []byte) (keyState, error) {
+// and channel and peer from the key, else from the entry's own fields. ok
+// is false for an entry that names no session.
+func (r *storeReader) parseEntry(rawKeyBytes, val []byte) (se storeEntry, ok bool, err error) {
 	r.parsed.Add(1)
-	ks := keyState{key: rawKey}
+	rawKey := string(rawKeyBytes)
 	key := rawKey
 	if strings.IndexByte(rawKey, '\\') >= 0 {
 		// Rare: an escaped key. Let fastjson unescape it.
 		v, err := r.p.Parse(`"` + rawKey + `"`)
 		if err != nil {
-			return ks, fmt.Errorf("key: %w", err)
+			return se, false, fmt.Errorf("key: %w", err)
 		}
 		b, err := v.StringBytes()
 		if err != nil {
-			return ks, fmt.Errorf("key: %w", err)
+			return se, false, fmt.Errorf("key: %w", err)
 		}
 		key = string(b)
 	}
 	e, err := r.p.ParseBytes(val)
 	if err != nil {
-		return ks, err
+		return se, false, err
 	}
 	id := string(e.GetStringBytes("sessionId"))
 	if id == "" {
-		return ks, nil
+		return se, false, nil
 	}
 	ki := ParseSessionKey(key)
-	se := storeEntry{SessionID: id, Key: key, Channel: ki.Channel, Peer: ki.Peer}
+	se = storeEntry{SessionID: id, Key: key, Channel: ki.Channel, Peer: ki.Peer}
 	if se.Channel == "" {
 		for _, path := range [][]string{{"channel"}, {"origin", "provider"}, {"lastChannel"}, {"deliveryContext", "channel"}} {
 			if c := e.GetStringBytes(path...); len(c) > 0 && string(c) != "webchat" {
@@ -615,8 +727,7 @@ func (r *storeReader) parseEntry(rawKey string, val []byte) (keyState, error) {
 			se.Peer = string(f)
 		}
 	}
-	ks.e, ks.ok = se, true
-	return ks, nil
+	return se, true, nil
 }
 
 // storeWorker reads sessions.json files off the main loop, at most once per

@@ -467,3 +467,81 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSessionStoreCacheHoldsHashesNotStrings: between reads the reader
+// keeps hashes of each entry (48 bytes a session), not its key, id,
+// channel and peer: a sessions.json listing 150,000 sessions held 16 MiB.
+func TestSessionStoreCacheHoldsHashesNotStrings(t *testing.T) {
+	const n = 20000
+	path := filepath.Join(t.TempDir(), "sessions.json")
+	writeStore(t, path, generatedStore(t, n, 8<<20, 11))
+	r := newStoreReader()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if res := r.read(context.Background(), path); res.err != nil || len(res.entries) != n {
+		t.Fatalf("read: %d entries, %v", len(res.entries), res.err)
+	}
+	r.sc.buf = nil // the read buffer is not per session
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	runtime.KeepAlive(r)
+	t.Logf("%d sessions: %d bytes held (%d a session)", n, held, held/n)
+	if held > 64*n {
+		t.Errorf("the reader holds %d bytes for %d sessions (%d each); want at most 64 each", held, n, held/n)
+	}
+}
+
+// TestCompactSessionStoreCacheStillReattributes: with only hashes kept,
+// an entry that changes what attribution takes (its peer, its sessionId,
+// its channel) is handed out again with the new strings, an entry whose
+// other bytes change is not, and a session named by two keys follows the
+// later one, also when the later key goes and the earlier one's bytes are
+// unchanged (re-parsed then).
+func TestCompactSessionStoreCacheStillReattributes(t *testing.T) {
+	r := newStoreReader()
+	read := func(s string) storeResult {
+		t.Helper()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		res := r.readStream(context.Background(), "s", strings.NewReader(s))
+		if res.err != nil {
+			t.Fatalf("read: %v", res.err)
+		}
+		return res
+	}
+	const (
+		a    = `"agent:main:whatsapp:dm:+966500000001": {"sessionId": "s1", "updatedAt": 1}`
+		b    = `"agent:main:whatsapp:dm:+966500000002": {"sessionId": "s2", "updatedAt": 1}`
+		cron = `"cron:nightly": {"sessionId": "s3", "origin": {"from": "+966500000003"}}`
+	)
+	first := read(`{` + a + `, ` + b + `, ` + cron + `}`)
+	if len(first.entries) != 3 {
+		t.Fatalf("first read: %+v", first.entries)
+	}
+	check := func(name string, res storeResult, want ...storeEntry) {
+		t.Helper()
+		if len(want) == 0 {
+			want = nil
+		}
+		if !reflect.DeepEqual(res.entries, want) {
+			t.Errorf("%s: handed out %+v, want %+v", name, res.entries, want)
+		}
+	}
+	check("other bytes", read(`{`+strings.Replace(a, `"updatedAt": 1`, `"updatedAt": 2`, 1)+`, `+b+`, `+cron+`}`))
+	cron2 := strings.Replace(cron, "+966500000003", "+966500000009", 1)
+	check("peer", read(`{`+a+`, `+b+`, `+cron2+`}`),
+		storeEntry{SessionID: "s3", Key: "cron:nightly", Peer: "+966500000009"})
+	b2 := strings.Replace(b, `"s2"`, `"s2b"`, 1)
+	check("sessionId", read(`{`+a+`, `+b2+`, `+cron2+`}`),
+		storeEntry{SessionID: "s2b", Key: "agent:main:whatsapp:dm:+966500000002", Channel: "whatsapp", Peer: "+966500000002"})
+	// A later key names s1 too: it wins.
+	later := `"agent:main:telegram:dm:777": {"sessionId": "s1"}`
+	check("later key", read(`{`+a+`, `+b2+`, `+cron2+`, `+later+`}`),
+		storeEntry{SessionID: "s1", Key: "agent:main:telegram:dm:777", Channel: "telegram", Peer: "777"})
+	// It goes: s1 is a's again, whose bytes never changed.
+	check("later key gone", read(`{`+a+`, `+b2+`, `+cron2+`}`),
+		storeEntry{SessionID: "s1", Key: "agent:main:whatsapp:dm:+966500000001", Channel: "whatsapp", Peer: "+966500000001"})
+	check("same again", read(`{`+a+`, `+b2+`, `+cron2+`}`))
+}
