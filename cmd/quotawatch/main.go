@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/quotawatch/quotawatch/monitor"
+	"github.com/quotawatch/quotawatch/report"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -523,9 +523,7 @@ func (a *app) backfillCmd() *cobra.Command {
 
 func (a *app) printBackfill(format string, s backfillSummary, took time.Duration) error {
 	if format == "json" {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+		return report.WriteJSON(a.stdout, s)
 	}
 	fmt.Fprintf(a.stdout, "files:             %d\n", s.Files)
 	fmt.Fprintf(a.stdout, "lines:             %d\n", s.Lines)
@@ -615,10 +613,7 @@ func (a *app) printConfig(c *Config) error {
 	if out.File == "" {
 		out.File = "(none: defaults and environment only)"
 	}
-	enc := json.NewEncoder(a.stdout)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(out); err != nil {
+	if err := report.WriteJSON(a.stdout, out); err != nil {
 		return fmt.Errorf("print config: %w", err)
 	}
 	if a.logJSON {
@@ -658,9 +653,7 @@ func (a *app) versionCmd() *cobra.Command {
 			case "text":
 				fmt.Fprintln(a.stdout, "quotawatch "+v.String())
 			case "json":
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(v); err != nil {
+				if err := report.WriteJSON(a.stdout, v); err != nil {
 					return fmt.Errorf("print version: %w", err)
 				}
 			default:
