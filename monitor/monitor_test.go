@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -526,5 +527,45 @@ func TestJSONLSource(t *testing.T) {
 	got := h.usage()
 	if got["salon"].Input != 10 || got["omar"].Input != 20 || got["layla"].Input != 12 || math.Abs(got["layla"].CostUSD-0.5) > 1e-12 {
 		t.Errorf("usage %+v", got)
+	}
+}
+
+func TestAFileCreatedBeforeItsNewDirectoryIsWatchedIsReadAtOnce(t *testing.T) {
+	h := newHarness(t)
+	st := h.open()
+	defer st.Close()
+	m := New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}}, Rescan: time.Hour}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// The file lands in the window between the rescan's listing of the new
+	// agent dir and its watch: no event reports it, and the next rescan is
+	// an hour away.
+	var once sync.Once
+	afterListing = func() {
+		once.Do(func() {
+			appendFile(t, h.path("ops", "bbbbbbbb.jsonl"), fmt.Sprintf(header, "bbbbbbbb")+call("o1", 10))
+		})
+	}
+	defer func() { afterListing = nil }()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, func() { close(ready) }) }()
+	<-ready
+	if err := os.MkdirAll(filepath.Join(h.dir, "agents", "ops", "sessions"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		us, _ := st.UsageByPeriod(context.Background(), "2026-11", "salon")
+		if len(us) == 1 && us[0].Requests == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call in a file created while its new directory was being listed was not read (it waits for the next rescan)")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

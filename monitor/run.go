@@ -346,7 +346,13 @@ type watches struct {
 	id   map[store.FileID]string
 }
 
-func (ws *watches) update(cur map[string]store.FileID) {
+// afterListing, when set (by tests), runs in a rescan between listing the
+// directories and watching them: the window a new directory's first file
+// can fall into.
+var afterListing func()
+
+// update makes the watched set cur and returns how many watches it added.
+func (ws *watches) update(cur map[string]store.FileID) (added int) {
 	for d, id := range ws.path {
 		if cid, ok := cur[d]; !ok || cid != id {
 			_ = ws.w.Remove(d) // the kernel may have dropped it already
@@ -372,8 +378,10 @@ func (ws *watches) update(cur map[string]store.FileID) {
 		if err := ws.w.Add(d); err == nil {
 			ws.path[d] = id
 			ws.id[id] = d
+			added++
 		}
 	}
+	return added
 }
 
 // Run catches up with every source and then follows them until ctx ends.
@@ -407,7 +415,7 @@ func (m *Monitor) Run(ctx context.Context, ready func()) error {
 	ws := &watches{w: w, path: map[string]store.FileID{}, id: map[store.FileID]string{}}
 	srcOf := map[string][]Source{} // watched dir → the sources watching it
 	first := true
-	scan := func() {
+	discover := func() ([]unit, *finder, map[string]store.FileID) {
 		var units []unit
 		f := newFinder()
 		cur := map[string]store.FileID{}
@@ -422,13 +430,31 @@ func (m *Monitor) Run(ctx context.Context, ready func()) error {
 					cur[d] = fileIDOf(fi)
 				}
 			}
-			if first {
-				m.warnEmpty(u)
-			}
 			units = append(units, u)
 		}
+		return units, f, cur
+	}
+	scan := func() {
+		units, f, cur := discover()
+		if afterListing != nil && !first {
+			afterListing()
+		}
+		if added := ws.update(cur); added > 0 && !first {
+			// A directory watched only now (a new agent or sessions dir)
+			// may have gained a file after it was listed and before its
+			// watch existed, which no event will ever report: list again
+			// now that it is watched, so that file is read at once, not at
+			// the next rescan. (At start every directory is new; the
+			// catch-up's own listing is enough there.)
+			units, f, cur = discover()
+			ws.update(cur)
+		}
+		if first {
+			for _, u := range units {
+				m.warnEmpty(u)
+			}
+		}
 		m.flushNotes(f)
-		ws.update(cur)
 		m.ingest(ctx, units)
 		m.flush()
 	}
