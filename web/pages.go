@@ -438,9 +438,7 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
-	defer cancel()
-	r = r.WithContext(ctx)
+	ctx := r.Context()
 	g, now, err := s.generation(ctx)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
@@ -708,9 +706,7 @@ func (s *server) customer(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
-	defer cancel()
-	r = r.WithContext(ctx)
+	ctx := r.Context()
 	rows, err := report.Rows(ctx, s.o.Store, s.o.Book, month, id, s.now())
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
@@ -795,9 +791,7 @@ func (s *server) alerts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
-	defer cancel()
-	r = r.WithContext(ctx)
+	ctx := r.Context()
 	p := alertsPage{Page: s.frame(r, "alerts", "", month)}
 	p.Title = words[p.Lang]["alerts"]
 	rows, err := report.AlertRows(ctx, s.o.Store, month, "", s.o.Book.Location)
@@ -861,9 +855,7 @@ func (s *server) sources(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
-	defer cancel()
-	r = r.WithContext(ctx)
+	ctx := r.Context()
 	p := sourcesPage{Page: s.frame(r, "sources", "", month), Limit: maxItems}
 	p.Title = words[p.Lang]["sources"]
 	if p.Status, err = s.status(ctx); err != nil {

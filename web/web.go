@@ -131,7 +131,10 @@ func (s *server) secure(next http.Handler) http.Handler {
 			http.Error(w, "405 method not allowed: the dashboard only reads", http.StatusMethodNotAllowed)
 			return
 		}
-		next.ServeHTTP(w, r)
+		// One bound for every handler's reads (see queryTimeout).
+		ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -189,8 +192,7 @@ func (s *server) ready(ctx context.Context) (bool, string) {
 }
 
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
-	defer cancel()
+	ctx := r.Context()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if ok, why := s.ready(ctx); !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -240,8 +242,7 @@ func (s *server) apiUsage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
-	defer cancel()
+	ctx := r.Context()
 	var rows []report.Row
 	if only == "" {
 		var g gen
@@ -271,8 +272,7 @@ func (s *server) apiAlerts(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
-	defer cancel()
+	ctx := r.Context()
 	rows, err := report.AlertRows(ctx, s.o.Store, month, r.URL.Query().Get("customer"), s.o.Book.Location)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
@@ -327,8 +327,7 @@ func (s *server) status(ctx context.Context) (Status, error) {
 }
 
 func (s *server) apiStatus(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
-	defer cancel()
+	ctx := r.Context()
 	st, err := s.status(ctx)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
