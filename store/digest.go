@@ -280,38 +280,22 @@ type Health struct {
 // ReadHealth reads the sidecar's health from the database.
 func (s *Store) ReadHealth(ctx context.Context) (Health, error) {
 	var h Health
-	rows, err := s.r.QueryContext(ctx, "SELECT path, bad, updated_ms FROM files ORDER BY path")
+	files, err := s.FileStatuses(ctx)
 	if err != nil {
-		return h, fmt.Errorf("read followed files: %w", err)
+		return h, err
 	}
-	for rows.Next() {
-		var f FileHealth
-		if err := rows.Scan(&f.Path, &f.Bad, &f.UpdatedMs); err != nil {
-			rows.Close()
-			return h, fmt.Errorf("read followed files: %w", err)
-		}
-		h.Files = append(h.Files, f)
+	for _, f := range files {
+		h.Files = append(h.Files, FileHealth{Path: f.Path, Bad: f.Bad, UpdatedMs: f.UpdatedMs})
 		h.BadLines += f.Bad
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return h, fmt.Errorf("read followed files: %w", err)
-	}
-	rows, err = s.r.QueryContext(ctx, "SELECT item, updated_ms FROM cursors WHERE source = 'openclaw' ORDER BY item")
+	cursors, err := s.CursorStatuses(ctx)
 	if err != nil {
-		return h, fmt.Errorf("read followed databases: %w", err)
+		return h, err
 	}
-	for rows.Next() {
-		var f FileHealth
-		if err := rows.Scan(&f.Path, &f.UpdatedMs); err != nil {
-			rows.Close()
-			return h, fmt.Errorf("read followed databases: %w", err)
+	for _, c := range cursors {
+		if c.Source == "openclaw" {
+			h.Databases = append(h.Databases, FileHealth{Path: c.Item, UpdatedMs: c.UpdatedMs})
 		}
-		h.Databases = append(h.Databases, f)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return h, fmt.Errorf("read followed databases: %w", err)
 	}
 	var last sql.NullInt64
 	if err := s.r.QueryRowContext(ctx, "SELECT MAX(ts) FROM events").Scan(&last); err != nil {
