@@ -13,6 +13,8 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/quotawatch/quotawatch/internal/eventkey"
 )
 
 // Event is one provider call ready to be stored.
@@ -363,6 +365,9 @@ func screen(events []Event, dayOf DayFunc) ([]Event, []Rejected, error) {
 	for i := range events {
 		reason := badNumbers(&events[i])
 		if reason == "" {
+			reason = badKey(&events[i])
+		}
+		if reason == "" {
 			var err error
 			if reason, err = settleDay(&events[i], dayOf); err != nil {
 				return nil, nil, err
@@ -447,6 +452,41 @@ func badNumbers(e *Event) string {
 	}
 	return ""
 }
+
+// badKey says what is wrong with an event's key, or "": a Clawdbot key
+// (cb/...) must start with its own session's prefix, by which the store
+// finds the session's events when it moves them to another customer
+// (sessionEvents). One that does not would stay billed to the old customer.
+func badKey(e *Event) string {
+	if strings.HasPrefix(e.Key, "cb/") && !eventkey.HasSessionPrefix(e.Key, e.Agent, e.SessionID) {
+		return "key " + strconv.Quote(e.Key) + " is not of its session " + strconv.Quote(e.Agent) + "/" + strconv.Quote(e.SessionID) +
+			" (a cb/ key starts cb/<agent>/<session>/)"
+	}
+	return ""
+}
+
+// otherKeys is the condition of the partial index events_session_other
+// (migration 0008): the keys that do not carry their session, found by
+// (agent, session_id). Every query by session repeats it word for word,
+// which is what lets SQLite use that index.
+const otherKeys = "(key < 'cb/' OR key >= 'cb0')"
+
+// sqlSessionPrefix is eventkey.SessionPrefix of the sessions row s in SQL,
+// without its final '/'.
+const sqlSessionPrefix = `'cb/' || replace(replace(s.agent, '%', '%25'), '/', '%2F') || '/' ||
+	replace(replace(s.session_id, '%', '%25'), '/', '%2F')`
+
+// A session's events are found in two disjoint parts: its cb/ keys by
+// their range in the key index (eventkey.SessionRange), the others through
+// the partial index. The parameters are ?1, ?2 (the range) and ?3, ?4
+// (agent, session id); the agent and session are checked on the range
+// too, so no other session's event is ever taken. (One OR of the two
+// makes SQLite merge three index searches through a row set; two
+// statements, or a UNION ALL, are two plain searches.)
+const (
+	sessionCB    = "key >= ?1 AND key < ?2 AND agent = ?3 AND session_id = ?4"
+	sessionOther = "agent = ?3 AND session_id = ?4 AND " + otherKeys
+)
 
 // refusedData reports whether SQLite refused a statement for the data it
 // carried, which retrying cannot change, rather than for the state of the
@@ -844,9 +884,7 @@ func (mv *mover) moveAll(ctx context.Context, moves []Move) error {
 	if err != nil {
 		return err
 	}
-	if mv.sel, err = mv.tx.PrepareContext(ctx, `SELECT id, ts, period, mday, customer, provider, model, input, output,
-		cache_read, cache_write, cost_nanos, failed
-		FROM events WHERE agent = ? AND session_id = ? AND customer <> ?`); err != nil {
+	if mv.sel, err = mv.tx.PrepareContext(ctx, moveSelect); err != nil {
 		return fmt.Errorf("prepare move: %w", err)
 	}
 	moved := map[sessionRef]bool{}
@@ -875,7 +913,25 @@ func (mv *mover) moveAll(ctx context.Context, moves []Move) error {
 
 type sessionRef struct{ agent, id string }
 
-// movesPerQuery bounds the sessions customersOf asks about at once (two
+// moveSelect reads the events of session ?3/?4 (range ?1..?2) that are
+// billed to anyone but ?5.
+const moveSelect = moveCols + " WHERE " + sessionCB + " AND customer <> ?5 UNION ALL " +
+	moveCols + " WHERE " + sessionOther + " AND customer <> ?5"
+
+const moveCols = `SELECT id, ts, period, mday, customer, provider, model, input, output, cache_read, cache_write, cost_nanos, failed FROM events`
+
+// customersQuery lists the customers the events of n sessions are billed
+// to: the two parts of a session's events (sessionCB, sessionOther), joined
+// to the list of sessions, given as agent, session id, range start and end.
+func customersQuery(n int) string {
+	return `WITH s(agent, sid, lo, hi) AS (VALUES ` + strings.TrimSuffix(strings.Repeat("(?,?,?,?),", n), ",") + `)
+		SELECT s.agent, s.sid, e.customer FROM s JOIN events e
+			ON e.key >= s.lo AND e.key < s.hi AND e.agent = s.agent AND e.session_id = s.sid
+		UNION SELECT s.agent, s.sid, e.customer FROM s JOIN events e
+			ON e.agent = s.agent AND e.session_id = s.sid AND (e.key < 'cb/' OR e.key >= 'cb0')`
+}
+
+// movesPerQuery bounds the sessions customersOf asks about at once (four
 // parameters each, far below SQLite's limit).
 const movesPerQuery = 500
 
@@ -895,13 +951,12 @@ func (mv *mover) customersOf(ctx context.Context, moves []Move) (map[sessionRef]
 	for len(refs) > 0 {
 		part := refs[:min(len(refs), movesPerQuery)]
 		refs = refs[len(part):]
-		args := make([]any, 0, 2*len(part))
+		args := make([]any, 0, 4*len(part))
 		for _, r := range part {
-			args = append(args, r.agent, r.id)
+			lo, hi := eventkey.SessionRange(r.agent, r.id)
+			args = append(args, r.agent, r.id, lo, hi)
 		}
-		q := `SELECT DISTINCT agent, session_id, customer FROM events WHERE (agent, session_id) IN (VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?,?),", len(part)), ",") + ")"
-		rows, err := mv.tx.QueryContext(ctx, q, args...)
+		rows, err := mv.tx.QueryContext(ctx, customersQuery(len(part)), args...)
 		if err != nil {
 			return nil, fmt.Errorf("read customers of moved sessions: %w", err)
 		}
@@ -925,7 +980,8 @@ func (mv *mover) customersOf(ctx context.Context, moves []Move) (map[sessionRef]
 }
 
 func (mv *mover) move(ctx context.Context, m Move) error {
-	rows, err := mv.sel.QueryContext(ctx, m.Agent, m.SessionID, m.Customer)
+	lo, hi := eventkey.SessionRange(m.Agent, m.SessionID)
+	rows, err := mv.sel.QueryContext(ctx, lo, hi, m.Agent, m.SessionID, m.Customer)
 	if err != nil {
 		return fmt.Errorf("read events of session %s/%s: %w", m.Agent, m.SessionID, err)
 	}
@@ -1168,26 +1224,26 @@ func (s *Store) Reattribute(ctx context.Context, fingerprint string, customerOf 
 	if err != nil {
 		return false, fmt.Errorf("prepare re-attribution: %w", err)
 	}
-	ev, err := tx.PrepareContext(ctx, "UPDATE events SET customer = ? WHERE agent = ? AND session_id = ? AND customer <> ?")
-	if err != nil {
-		st.Close()
-		return false, fmt.Errorf("prepare re-attribution: %w", err)
+	defer st.Close()
+	var evs [2]*sql.Stmt
+	for i, where := range [...]string{sessionCB, sessionOther} {
+		if evs[i], err = tx.PrepareContext(ctx, reattributeEvents(where)); err != nil {
+			return false, fmt.Errorf("prepare re-attribution: %w", err)
+		}
+		defer evs[i].Close()
 	}
 	for _, x := range sessions {
 		c := customerOf(x)
 		if _, err := st.ExecContext(ctx, c, x.Agent, x.SessionID); err != nil {
-			st.Close()
-			ev.Close()
 			return false, fmt.Errorf("re-attribute session %s/%s: %w", x.Agent, x.SessionID, err)
 		}
-		if _, err := ev.ExecContext(ctx, c, x.Agent, x.SessionID, c); err != nil {
-			st.Close()
-			ev.Close()
-			return false, fmt.Errorf("re-attribute events of %s/%s: %w", x.Agent, x.SessionID, err)
+		lo, hi := eventkey.SessionRange(x.Agent, x.SessionID)
+		for _, ev := range evs {
+			if _, err := ev.ExecContext(ctx, lo, hi, x.Agent, x.SessionID, c); err != nil {
+				return false, fmt.Errorf("re-attribute events of %s/%s: %w", x.Agent, x.SessionID, err)
+			}
 		}
 	}
-	st.Close()
-	ev.Close()
 	if err := recomputeDays(ctx, tx, dayOf); err != nil {
 		return false, err
 	}
@@ -1206,6 +1262,12 @@ func (s *Store) Reattribute(ctx context.Context, fingerprint string, customerOf 
 		return false, fmt.Errorf("commit re-attribution: %w", err)
 	}
 	return old != "" && old != fingerprint, nil
+}
+
+// reattributeEvents bills the events of session ?3/?4 that where picks
+// (sessionCB or sessionOther) to ?5.
+func reattributeEvents(where string) string {
+	return "UPDATE events SET customer = ?5 WHERE " + where + " AND customer <> ?5"
 }
 
 // recomputeRows is how many events recomputeDays reads at a time: memory
