@@ -121,6 +121,49 @@ func BenchmarkCommit(b *testing.B) {
 	}
 }
 
+// BenchmarkCommitMoves is BenchmarkCommit/batch=2000 with the moves a
+// backfill's batches carry: each of the batch's 50 sessions learns its
+// customer after its calls were read (its events are inserted under
+// "pending" and moved in the same transaction), and 150 more sessions
+// learn theirs before any call (a move with nothing to move).
+func BenchmarkCommitMoves(b *testing.B) {
+	const size = 2000
+	st := openBench(b)
+	ctx := context.Background()
+	var batch store.Batch
+	var mm mallocMeter
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		benchEvents(&batch, i*size, size)
+		for j := range batch.Events {
+			e := &batch.Events[j]
+			if j == 0 || e.SessionID != batch.Events[j-1].SessionID {
+				batch.Moves = append(batch.Moves, store.Move{Agent: e.Agent, SessionID: e.SessionID, Customer: e.Customer})
+			}
+			e.Customer = "pending"
+		}
+		for j := range 150 {
+			batch.Moves = append(batch.Moves, store.Move{Agent: "main", SessionID: benchUUID(i*150+j, 3), Customer: "c"})
+		}
+		mm.start()
+		b.StartTimer()
+		res, err := st.Commit(ctx, &batch, periodOf)
+		b.StopTimer()
+		mm.stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Inserted != size || res.Billed["pending"].Requests != 0 {
+			b.Fatalf("inserted %d of %d, pending %+v", res.Inserted, size, res.Billed["pending"])
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	mm.report(b, size*b.N)
+}
+
 // BenchmarkCommitDuplicates re-commits events that are already stored (a
 // file read again after a rewrite): every insert is a no-op.
 func BenchmarkCommitDuplicates(b *testing.B) {

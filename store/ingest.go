@@ -923,11 +923,15 @@ const moveCols = `SELECT id, ts, period, mday, customer, provider, model, input,
 // customersQuery lists the customers the events of n sessions are billed
 // to: the two parts of a session's events (sessionCB, sessionOther), joined
 // to the list of sessions, given as agent, session id, range start and end.
+// CROSS JOIN keeps the list the outer loop and the unary + on the events'
+// agent and session keeps SQLite from preferring, for a list of hundreds,
+// an automatic index over all the events' session ids (built for every
+// query: it was most of a backfill's CPU) to the key range.
 func customersQuery(n int) string {
 	return `WITH s(agent, sid, lo, hi) AS (VALUES ` + strings.TrimSuffix(strings.Repeat("(?,?,?,?),", n), ",") + `)
-		SELECT s.agent, s.sid, e.customer FROM s JOIN events e
-			ON e.key >= s.lo AND e.key < s.hi AND e.agent = s.agent AND e.session_id = s.sid
-		UNION SELECT s.agent, s.sid, e.customer FROM s JOIN events e
+		SELECT s.agent, s.sid, e.customer FROM s CROSS JOIN events e
+			ON e.key >= s.lo AND e.key < s.hi AND +e.agent = s.agent AND +e.session_id = s.sid
+		UNION SELECT s.agent, s.sid, e.customer FROM s CROSS JOIN events e
 			ON e.agent = s.agent AND e.session_id = s.sid AND (e.key < 'cb/' OR e.key >= 'cb0')`
 }
 
