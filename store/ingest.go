@@ -323,7 +323,9 @@ const (
 
 // Commit writes a batch in one transaction. dayOf gives the day of an
 // event that comes without one and the new day of every moved event; Commit
-// fills in the Day and Period of the batch's events that lack them.
+// fills in the Day and Period of the batch's events that lack them, and
+// gives the batch's events of a session the batch moves the customer, day
+// and period the move gives them (rebill).
 //
 // An event whose numbers cannot be billed (a cost that is NaN, infinite,
 // negative or absurdly large, a token count that is negative or absurdly
@@ -340,6 +342,9 @@ func (s *Store) Commit(ctx context.Context, b *Batch, dayOf DayFunc) (CommitResu
 	}
 	events, rejected, err := screen(b.Events, dayOf)
 	if err != nil {
+		return CommitResult{}, err
+	}
+	if err := rebill(events, b.Moves, dayOf); err != nil {
 		return CommitResult{}, err
 	}
 	res, err := s.write(ctx, b, events, dayOf, true)
@@ -389,6 +394,50 @@ func screen(events []Event, dayOf DayFunc) ([]Event, []Rejected, error) {
 		return events, nil, nil
 	}
 	return kept, rejected, nil
+}
+
+// rebill gives the batch's own events the customer (and day) the batch's
+// moves of their session leave them with, before they are inserted: a
+// backfill's sessions mostly learn their customer after their first calls
+// were read into the same batch, and inserting those calls under the old
+// customer only to read them back, update them one by one and undo their
+// totals cost more than the insert itself. The result is the one Commit
+// always gave (every event inserted first, then the moves in order): a
+// move re-bills an event only when it is not billed to the move's customer
+// already, and then gives it that customer's day. The stored events of the
+// sessions are still moved in the transaction; these are then billed right
+// and left alone.
+func rebill(events []Event, moves []Move, dayOf DayFunc) error {
+	if len(moves) == 0 || len(events) == 0 {
+		return nil
+	}
+	to := make(map[sessionRef][]string, len(moves))
+	for _, m := range moves {
+		k := sessionRef{m.Agent, m.SessionID}
+		to[k] = append(to[k], m.Customer)
+	}
+	for i := range events {
+		e := &events[i]
+		cs, ok := to[sessionRef{e.Agent, e.SessionID}]
+		if !ok {
+			continue
+		}
+		c, changed := e.Customer, false
+		for _, m := range cs {
+			if m != c {
+				c, changed = m, true
+			}
+		}
+		if !changed {
+			continue
+		}
+		d, err := checkedDay(dayOf, c, e.TimeMs)
+		if err != nil {
+			return fmt.Errorf("move event %s to %s: %w", e.Key, c, err)
+		}
+		e.Customer, e.Day, e.Period = c, d, d[:7]
+	}
+	return nil
 }
 
 // settleDay fills in an event's missing day (from dayOf) and period (its
@@ -665,7 +714,8 @@ type partial struct {
 
 // insertEvents stores the events that are new (by key) and adds them to
 // the deltas. It runs before any Move of the same batch, so a move sees
-// these events under the customer they were inserted with.
+// these events under the customer they were inserted with (which rebill
+// has made the one the moves leave them with).
 //
 // The inserts go straight to the driver (Conn.Raw, inside the batch's
 // transaction on the same connection): database/sql would convert the 960

@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quotawatch/quotawatch/internal/eventkey"
 	"github.com/quotawatch/quotawatch/store"
@@ -305,5 +307,115 @@ func TestMigration0008MovesAKeyOfAnotherSessionOutOfTheCbRange(t *testing.T) {
 	}
 	if c := keyCustomers(t, st)["qw-0008/cb/main/zzzz/x"]; c != "zed" {
 		t.Errorf("the renamed event is billed to %q after its session moved, want zed", c)
+	}
+}
+
+// TestEventsMovedInTheirOwnBatchAreStoredUnderTheirNewCustomerAndDay: a
+// session that learns its customer after its calls were read into the same
+// batch (a backfill's usual case) has those calls stored under the new
+// customer with the new customer's day (Riyadh's 1 December for 22:30 UTC
+// on 30 November), as if inserted under the old one and then moved; the
+// old customer, whose totals do not change, is not among the touched
+// months. A session moved twice in the batch (X → D → C) ends at C, its
+// earlier stored call with it.
+func TestEventsMovedInTheirOwnBatchAreStoredUnderTheirNewCustomerAndDay(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	day := dayIn(map[string]*time.Location{"riyadh": mustLoad(t, "Asia/Riyadh"), "la": mustLoad(t, "America/Los_Angeles")})
+	ts := time.Date(2026, 11, 30, 22, 30, 0, 0, time.UTC).UnixMilli()
+	ev := func(sess, entry string) store.Event {
+		return store.Event{Key: eventkey.SessionPrefix("main", sess) + entry, Agent: "main", SessionID: sess, TimeMs: ts,
+			Customer: "pending", Provider: "p", Model: "m", Input: 7, CostUSD: 0.25, Priced: true}
+	}
+	if _, err := st.Commit(ctx, &store.Batch{Events: []store.Event{ev("twice", "e0")}}, day); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Commit(ctx, &store.Batch{
+		Events: []store.Event{ev("s", "e1"), ev("s", "e2"), ev("twice", "e3")},
+		Moves: []store.Move{{Agent: "main", SessionID: "s", Customer: "riyadh"},
+			{Agent: "main", SessionID: "twice", Customer: "la"}, {Agent: "main", SessionID: "twice", Customer: "riyadh"}},
+	}, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.DB().Query("SELECT key, customer, period, mday FROM events ORDER BY key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var k, c, p string
+		var md int
+		if err := rows.Scan(&k, &c, &p, &md); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, k+" "+c+" "+p+"-"+strconv.Itoa(md))
+	}
+	rows.Close()
+	want := "cb/main/s/e1 riyadh 2026-12-1,cb/main/s/e2 riyadh 2026-12-1,cb/main/twice/e0 riyadh 2026-12-1,cb/main/twice/e3 riyadh 2026-12-1"
+	if strings.Join(got, ",") != want {
+		t.Errorf("events:\n%s\nwant\n%s", strings.Join(got, ","), want)
+	}
+	daily, err := st.UsageDaily(ctx, "2026-11-01", "2026-12-31", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(daily) != 1 || daily[0].Customer != "riyadh" || daily[0].Day != "2026-12-01" || daily[0].Requests != 4 || daily[0].Input != 28 {
+		t.Errorf("daily totals %+v, want riyadh 2026-12-01 with 4 requests", daily)
+	}
+	for _, p := range []string{"2026-11", "2026-12"} {
+		us, err := st.UsageByPeriod(ctx, p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := 0; p == "2026-12" {
+			n = 1
+			if len(us) != n || us[0].Customer != "riyadh" || us[0].Requests != 4 || us[0].CostNanos != 1e9 {
+				t.Errorf("%s: %+v, want riyadh with 4 requests, $1", p, us)
+			}
+		} else if len(us) != n {
+			t.Errorf("%s: %+v, want no rows", p, us)
+		}
+	}
+	touched := map[store.CustomerPeriod]bool{}
+	for _, cp := range res.Touched {
+		touched[cp] = true
+	}
+	// twice/e0 left pending's November and passed through la's.
+	wantTouched := map[store.CustomerPeriod]bool{{Customer: "riyadh", Period: "2026-12"}: true,
+		{Customer: "pending", Period: "2026-11"}: true, {Customer: "la", Period: "2026-11"}: true}
+	if len(touched) != len(wantTouched) {
+		t.Errorf("touched %v, want %v", res.Touched, wantTouched)
+	}
+	for cp := range wantTouched {
+		if !touched[cp] {
+			t.Errorf("touched %v, want %v", res.Touched, wantTouched)
+		}
+	}
+	if b := res.Billed; len(b) != 2 || b["riyadh"].Requests != 4 || b["pending"].Requests != -1 {
+		t.Errorf("billed %+v, want riyadh +4, pending -1", b)
+	}
+}
+
+// TestAnEventMovedInItsOwnBatchTouchesOnlyItsNewCustomer: the single move
+// of a session whose calls are all in the batch leaves the old customer's
+// totals as they were, and the batch says it touched the new customer's
+// month only.
+func TestAnEventMovedInItsOwnBatchTouchesOnlyItsNewCustomer(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	per := func(string, int64) string { return "2026-11-15" }
+	res, err := st.Commit(ctx, &store.Batch{
+		Events: []store.Event{{Key: "cb/main/s/e1", Agent: "main", SessionID: "s", Customer: "pending", Input: 1}},
+		Moves:  []store.Move{{Agent: "main", SessionID: "s", Customer: "acme"}},
+	}, per)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Touched) != 1 || res.Touched[0] != (store.CustomerPeriod{Customer: "acme", Period: "2026-11"}) {
+		t.Errorf("touched %v, want acme 2026-11 only", res.Touched)
+	}
+	if r := requestsOf(t, st); len(r) != 1 || r["acme"] != 1 {
+		t.Errorf("requests %v, want acme 1", r)
 	}
 }
