@@ -930,9 +930,12 @@ func (mv *mover) close() {
 }
 
 func (mv *mover) moveAll(ctx context.Context, moves []Move) error {
-	held, err := mv.customersOf(ctx, moves)
+	busy, err := mv.elsewhere(ctx, moves)
 	if err != nil {
 		return err
+	}
+	if len(busy) == 0 {
+		return nil
 	}
 	if mv.sel, err = mv.tx.PrepareContext(ctx, moveSelect); err != nil {
 		return fmt.Errorf("prepare move: %w", err)
@@ -940,18 +943,13 @@ func (mv *mover) moveAll(ctx context.Context, moves []Move) error {
 	moved := map[sessionRef]bool{}
 	for _, m := range moves {
 		k := sessionRef{m.Agent, m.SessionID}
-		if !moved[k] {
-			// Nothing of this session is billed elsewhere (most moves come
-			// from a session's first envelope, before its first call was
-			// stored): nothing to move. A session an earlier move of this
-			// batch changed is always looked at again.
-			idle := true
-			for _, c := range held[k] {
-				idle = idle && c == m.Customer
-			}
-			if idle {
-				continue
-			}
+		// Nothing of this session is billed elsewhere (most moves come
+		// from a session's first envelope, before its first call was
+		// stored, or were applied to the batch's own calls by rebill):
+		// nothing to move. A session an earlier move of this batch changed
+		// is always looked at again.
+		if !moved[k] && !busy[moveTo{k, m.Customer}] {
+			continue
 		}
 		moved[k] = true
 		if err := mv.move(ctx, m); err != nil {
@@ -963,6 +961,12 @@ func (mv *mover) moveAll(ctx context.Context, moves []Move) error {
 
 type sessionRef struct{ agent, id string }
 
+// moveTo is a session and a customer it is moved to.
+type moveTo struct {
+	sessionRef
+	customer string
+}
+
 // moveSelect reads the events of session ?3/?4 (range ?1..?2) that are
 // billed to anyone but ?5.
 const moveSelect = moveCols + " WHERE " + sessionCB + " AND customer <> ?5 UNION ALL " +
@@ -970,67 +974,68 @@ const moveSelect = moveCols + " WHERE " + sessionCB + " AND customer <> ?5 UNION
 
 const moveCols = `SELECT id, ts, period, mday, customer, provider, model, input, output, cache_read, cache_write, cost_nanos, failed FROM events`
 
-// customersQuery lists the customers the events of n sessions are billed
-// to: the two parts of a session's events (sessionCB, sessionOther), joined
-// to the list of sessions, given as agent, session id, range start and end.
-// CROSS JOIN keeps the list the outer loop and the unary + on the events'
-// agent and session keeps SQLite from preferring, for a list of hundreds,
-// an automatic index over all the events' session ids (built for every
-// query: it was most of a backfill's CPU) to the key range.
-func customersQuery(n int) string {
-	return `WITH s(agent, sid, lo, hi) AS (VALUES ` + strings.TrimSuffix(strings.Repeat("(?,?,?,?),", n), ",") + `)
-		SELECT s.agent, s.sid, e.customer FROM s CROSS JOIN events e
-			ON e.key >= s.lo AND e.key < s.hi AND +e.agent = s.agent AND +e.session_id = s.sid
-		UNION SELECT s.agent, s.sid, e.customer FROM s CROSS JOIN events e
-			ON e.agent = s.agent AND e.session_id = s.sid AND (e.key < 'cb/' OR e.key >= 'cb0')`
+// elsewhereQuery lists which of n (session, customer) pairs, given as
+// agent, session id, key range start and end, and customer, have a stored
+// event billed to anyone but that customer: the two parts of a session's
+// events (sessionCB, sessionOther), each an EXISTS that stops at the first
+// such event. CROSS JOIN keeps the list the outer loop and the unary + on
+// the events' columns keeps SQLite from preferring, for a list of hundreds,
+// an automatic index over all the events (built for every query: it was
+// most of a backfill's CPU) to the key range.
+func elsewhereQuery(n int) string {
+	return `WITH s(agent, sid, lo, hi, c) AS (VALUES ` + strings.TrimSuffix(strings.Repeat("(?,?,?,?,?),", n), ",") + `)
+		SELECT agent, sid, c FROM s
+		WHERE EXISTS (SELECT 1 FROM events e WHERE e.key >= s.lo AND e.key < s.hi
+				AND +e.agent = s.agent AND +e.session_id = s.sid AND +e.customer <> s.c)
+			OR EXISTS (SELECT 1 FROM events e WHERE e.agent = s.agent AND e.session_id = s.sid
+				AND (e.key < 'cb/' OR e.key >= 'cb0') AND e.customer <> s.c)`
 }
 
-// movesPerQuery bounds the sessions customersOf asks about at once (four
+// movesPerQuery bounds the pairs elsewhere asks about at once (five
 // parameters each, far below SQLite's limit).
 const movesPerQuery = 500
 
-// customersOf returns, for every session named in moves, the customers its
-// stored events are billed to: one query per 500 sessions instead of one
-// per move.
-func (mv *mover) customersOf(ctx context.Context, moves []Move) (map[sessionRef][]string, error) {
-	var refs []sessionRef
-	seen := map[sessionRef]bool{}
+// elsewhere returns the (session, customer) pairs of moves whose session
+// has stored events billed to anyone but that customer: one query per 500
+// pairs instead of one per move.
+func (mv *mover) elsewhere(ctx context.Context, moves []Move) (map[moveTo]bool, error) {
+	var pairs []moveTo
+	seen := map[moveTo]bool{}
 	for _, m := range moves {
-		if k := (sessionRef{m.Agent, m.SessionID}); !seen[k] {
+		if k := (moveTo{sessionRef{m.Agent, m.SessionID}, m.Customer}); !seen[k] {
 			seen[k] = true
-			refs = append(refs, k)
+			pairs = append(pairs, k)
 		}
 	}
-	held := map[sessionRef][]string{}
-	for len(refs) > 0 {
-		part := refs[:min(len(refs), movesPerQuery)]
-		refs = refs[len(part):]
-		args := make([]any, 0, 4*len(part))
-		for _, r := range part {
-			lo, hi := eventkey.SessionRange(r.agent, r.id)
-			args = append(args, r.agent, r.id, lo, hi)
+	busy := map[moveTo]bool{}
+	for len(pairs) > 0 {
+		part := pairs[:min(len(pairs), movesPerQuery)]
+		pairs = pairs[len(part):]
+		args := make([]any, 0, 5*len(part))
+		for _, p := range part {
+			lo, hi := eventkey.SessionRange(p.agent, p.id)
+			args = append(args, p.agent, p.id, lo, hi, p.customer)
 		}
-		rows, err := mv.tx.QueryContext(ctx, customersQuery(len(part)), args...)
+		rows, err := mv.tx.QueryContext(ctx, elsewhereQuery(len(part)), args...)
 		if err != nil {
-			return nil, fmt.Errorf("read customers of moved sessions: %w", err)
+			return nil, fmt.Errorf("read the sessions to move: %w", err)
 		}
 		for rows.Next() {
-			var k sessionRef
-			var c string
-			if err := rows.Scan(&k.agent, &k.id, &c); err != nil {
+			var k moveTo
+			if err := rows.Scan(&k.agent, &k.id, &k.customer); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("read customers of moved sessions: %w", err)
+				return nil, fmt.Errorf("read the sessions to move: %w", err)
 			}
-			held[k] = append(held[k], c)
+			busy[k] = true
 		}
 		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("read customers of moved sessions: %w", err)
+			return nil, fmt.Errorf("read the sessions to move: %w", err)
 		}
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read customers of moved sessions: %w", err)
+			return nil, fmt.Errorf("read the sessions to move: %w", err)
 		}
 	}
-	return held, nil
+	return busy, nil
 }
 
 func (mv *mover) move(ctx context.Context, m Move) error {
