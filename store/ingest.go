@@ -610,8 +610,12 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 	}
 	defer tx.Rollback()
 	var d deltas
+	// before is the largest event id before this batch's inserts: the
+	// events above it are the batch's own, which rebill has billed to the
+	// customer the batch's moves leave them with.
+	before := int64(math.MaxInt64)
 	if len(events) > 0 {
-		if err := insertEvents(ctx, conn, tx, events, &res, &d); err != nil {
+		if before, err = insertEvents(ctx, conn, tx, events, &res, &d); err != nil {
 			return res, err
 		}
 	}
@@ -629,7 +633,7 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 		st.Close()
 	}
 	if len(b.Moves) > 0 {
-		mv := &mover{tx: tx, dayOf: dayOf, d: &d}
+		mv := &mover{tx: tx, dayOf: dayOf, d: &d, before: before}
 		err := mv.moveAll(ctx, b.Moves)
 		mv.close()
 		if err != nil {
@@ -712,8 +716,8 @@ type partial struct {
 	n     int64
 }
 
-// insertEvents stores the events that are new (by key) and adds them to
-// the deltas. It runs before any Move of the same batch, so a move sees
+// insertEvents stores the events that are new (by key), adds them to the
+// deltas and returns the largest event id before them. It runs before any Move of the same batch, so a move sees
 // these events under the customer they were inserted with (which rebill
 // has made the one the moves leave them with).
 //
@@ -721,13 +725,14 @@ type partial struct {
 // transaction on the same connection): database/sql would convert the 960
 // arguments of every statement into a fresh slice, a third of all the
 // bytes a backfill allocated.
-func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Event, res *CommitResult, d *deltas) error {
+func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Event, res *CommitResult, d *deltas) (before int64, err error) {
 	var last int64
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM events").Scan(&last); err != nil {
-		return fmt.Errorf("read last event id: %w", err)
+		return 0, fmt.Errorf("read last event id: %w", err)
 	}
+	before = last
 	var partials []partial
-	err := conn.Raw(func(dc any) error {
+	err = conn.Raw(func(dc any) error {
 		pc, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
 			return fmt.Errorf("driver %T cannot prepare with a context", dc)
@@ -799,15 +804,15 @@ func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Even
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	res.Duplicates = len(events) - res.Inserted
 	for _, p := range partials {
 		if err := addNew(ctx, tx, p, d); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return before, nil
 }
 
 // addNew adds to the deltas the events of a partial statement that it
@@ -914,9 +919,11 @@ func applyDeltas(ctx context.Context, tx *sql.Tx, d *deltas) (map[CustomerPeriod
 // have events billed to someone else, and only those are read and updated,
 // with statements prepared once per batch.
 type mover struct {
-	tx       *sql.Tx
-	dayOf    DayFunc
-	d        *deltas
+	tx    *sql.Tx
+	dayOf DayFunc
+	d     *deltas
+	// before is the largest id of an event stored before the batch.
+	before   int64
 	sel, upd *sql.Stmt
 }
 
@@ -949,6 +956,10 @@ func (mv *mover) moveAll(ctx context.Context, moves []Move) error {
 		// nothing to move. A session an earlier move of this batch changed
 		// is always looked at again.
 		if !moved[k] && !busy[moveTo{k, m.Customer}] {
+			// Skipping is sound though the batch's own events were left
+			// out of the question: rebill billed them to where the moves
+			// leave them, and the moves that do run treat them like any
+			// other stored event, so they end there all the same.
 			continue
 		}
 		moved[k] = true
@@ -975,20 +986,23 @@ const moveSelect = moveCols + " WHERE " + sessionCB + " AND customer <> ?5 UNION
 const moveCols = `SELECT id, ts, period, mday, customer, provider, model, input, output, cache_read, cache_write, cost_nanos, failed FROM events`
 
 // elsewhereQuery lists which of n (session, customer) pairs, given as
-// agent, session id, key range start and end, and customer, have a stored
-// event billed to anyone but that customer: the two parts of a session's
-// events (sessionCB, sessionOther), each an EXISTS that stops at the first
-// such event. CROSS JOIN keeps the list the outer loop and the unary + on
+// agent, session id, key range start and end, and customer, have an event
+// stored before the batch (id at most the last parameter) billed to anyone but that customer:
+// the two parts of a session's events (sessionCB, sessionOther), each an
+// EXISTS that stops at the first such event. The id is in both indexes, so
+// the batch's own events (rebilled already) are passed over without a
+// look at their table rows. CROSS JOIN keeps the list the outer loop and the unary + on
 // the events' columns keeps SQLite from preferring, for a list of hundreds,
 // an automatic index over all the events (built for every query: it was
 // most of a backfill's CPU) to the key range.
 func elsewhereQuery(n int) string {
+	before := "?" + strconv.Itoa(5*n+1)
 	return `WITH s(agent, sid, lo, hi, c) AS (VALUES ` + strings.TrimSuffix(strings.Repeat("(?,?,?,?,?),", n), ",") + `)
 		SELECT agent, sid, c FROM s
-		WHERE EXISTS (SELECT 1 FROM events e WHERE e.key >= s.lo AND e.key < s.hi
+		WHERE EXISTS (SELECT 1 FROM events e WHERE e.key >= s.lo AND e.key < s.hi AND +e.id <= ` + before + `
 				AND +e.agent = s.agent AND +e.session_id = s.sid AND +e.customer <> s.c)
 			OR EXISTS (SELECT 1 FROM events e WHERE e.agent = s.agent AND e.session_id = s.sid
-				AND (e.key < 'cb/' OR e.key >= 'cb0') AND e.customer <> s.c)`
+				AND (e.key < 'cb/' OR e.key >= 'cb0') AND +e.id <= ` + before + ` AND e.customer <> s.c)`
 }
 
 // movesPerQuery bounds the pairs elsewhere asks about at once (five
@@ -1011,11 +1025,12 @@ func (mv *mover) elsewhere(ctx context.Context, moves []Move) (map[moveTo]bool, 
 	for len(pairs) > 0 {
 		part := pairs[:min(len(pairs), movesPerQuery)]
 		pairs = pairs[len(part):]
-		args := make([]any, 0, 5*len(part))
+		args := make([]any, 0, 5*len(part)+1)
 		for _, p := range part {
 			lo, hi := eventkey.SessionRange(p.agent, p.id)
 			args = append(args, p.agent, p.id, lo, hi, p.customer)
 		}
+		args = append(args, mv.before)
 		rows, err := mv.tx.QueryContext(ctx, elsewhereQuery(len(part)), args...)
 		if err != nil {
 			return nil, fmt.Errorf("read the sessions to move: %w", err)

@@ -23,7 +23,7 @@ func TestQueriesBySessionSearchIndexesAndNeverScanTheEvents(t *testing.T) {
 		args int
 	}{
 		"move":                 {moveSelect, 5},
-		"sessions to move":     {elsewhereQuery(movesPerQuery), 5 * movesPerQuery},
+		"sessions to move":     {elsewhereQuery(movesPerQuery), 5*movesPerQuery + 1},
 		"re-attribute cb":      {reattributeEvents(sessionCB), 5},
 		"re-attribute others":  {reattributeEvents(sessionOther), 5},
 		"sessions of customer": {sessionsOfQuery, 2},

@@ -317,7 +317,8 @@ func TestMigration0008MovesAKeyOfAnotherSessionOutOfTheCbRange(t *testing.T) {
 // on 30 November), as if inserted under the old one and then moved; the
 // old customer, whose totals do not change, is not among the touched
 // months. A session moved twice in the batch (X → D → C) ends at C, its
-// earlier stored call with it.
+// earlier stored call with it, and so does one whose earlier call was at
+// D already (the move to D has nothing to do, the move to C moves it).
 func TestEventsMovedInTheirOwnBatchAreStoredUnderTheirNewCustomerAndDay(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
@@ -327,13 +328,16 @@ func TestEventsMovedInTheirOwnBatchAreStoredUnderTheirNewCustomerAndDay(t *testi
 		return store.Event{Key: eventkey.SessionPrefix("main", sess) + entry, Agent: "main", SessionID: sess, TimeMs: ts,
 			Customer: "pending", Provider: "p", Model: "m", Input: 7, CostUSD: 0.25, Priced: true}
 	}
-	if _, err := st.Commit(ctx, &store.Batch{Events: []store.Event{ev("twice", "e0")}}, day); err != nil {
+	la := ev("dc", "e4")
+	la.Customer = "la"
+	if _, err := st.Commit(ctx, &store.Batch{Events: []store.Event{ev("twice", "e0"), la}}, day); err != nil {
 		t.Fatal(err)
 	}
 	res, err := st.Commit(ctx, &store.Batch{
-		Events: []store.Event{ev("s", "e1"), ev("s", "e2"), ev("twice", "e3")},
+		Events: []store.Event{ev("s", "e1"), ev("s", "e2"), ev("twice", "e3"), ev("dc", "e5")},
 		Moves: []store.Move{{Agent: "main", SessionID: "s", Customer: "riyadh"},
-			{Agent: "main", SessionID: "twice", Customer: "la"}, {Agent: "main", SessionID: "twice", Customer: "riyadh"}},
+			{Agent: "main", SessionID: "twice", Customer: "la"}, {Agent: "main", SessionID: "twice", Customer: "riyadh"},
+			{Agent: "main", SessionID: "dc", Customer: "la"}, {Agent: "main", SessionID: "dc", Customer: "riyadh"}},
 	}, day)
 	if err != nil {
 		t.Fatal(err)
@@ -352,7 +356,8 @@ func TestEventsMovedInTheirOwnBatchAreStoredUnderTheirNewCustomerAndDay(t *testi
 		got = append(got, k+" "+c+" "+p+"-"+strconv.Itoa(md))
 	}
 	rows.Close()
-	want := "cb/main/s/e1 riyadh 2026-12-1,cb/main/s/e2 riyadh 2026-12-1,cb/main/twice/e0 riyadh 2026-12-1,cb/main/twice/e3 riyadh 2026-12-1"
+	want := "cb/main/dc/e4 riyadh 2026-12-1,cb/main/dc/e5 riyadh 2026-12-1,cb/main/s/e1 riyadh 2026-12-1,cb/main/s/e2 riyadh 2026-12-1," +
+		"cb/main/twice/e0 riyadh 2026-12-1,cb/main/twice/e3 riyadh 2026-12-1"
 	if strings.Join(got, ",") != want {
 		t.Errorf("events:\n%s\nwant\n%s", strings.Join(got, ","), want)
 	}
@@ -360,8 +365,8 @@ func TestEventsMovedInTheirOwnBatchAreStoredUnderTheirNewCustomerAndDay(t *testi
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(daily) != 1 || daily[0].Customer != "riyadh" || daily[0].Day != "2026-12-01" || daily[0].Requests != 4 || daily[0].Input != 28 {
-		t.Errorf("daily totals %+v, want riyadh 2026-12-01 with 4 requests", daily)
+	if len(daily) != 1 || daily[0].Customer != "riyadh" || daily[0].Day != "2026-12-01" || daily[0].Requests != 6 || daily[0].Input != 42 {
+		t.Errorf("daily totals %+v, want riyadh 2026-12-01 with 6 requests", daily)
 	}
 	for _, p := range []string{"2026-11", "2026-12"} {
 		us, err := st.UsageByPeriod(ctx, p, "")
@@ -370,8 +375,8 @@ func TestEventsMovedInTheirOwnBatchAreStoredUnderTheirNewCustomerAndDay(t *testi
 		}
 		if n := 0; p == "2026-12" {
 			n = 1
-			if len(us) != n || us[0].Customer != "riyadh" || us[0].Requests != 4 || us[0].CostNanos != 1e9 {
-				t.Errorf("%s: %+v, want riyadh with 4 requests, $1", p, us)
+			if len(us) != n || us[0].Customer != "riyadh" || us[0].Requests != 6 || us[0].CostNanos != 1.5e9 {
+				t.Errorf("%s: %+v, want riyadh with 6 requests, $1.50", p, us)
 			}
 		} else if len(us) != n {
 			t.Errorf("%s: %+v, want no rows", p, us)
@@ -381,7 +386,8 @@ func TestEventsMovedInTheirOwnBatchAreStoredUnderTheirNewCustomerAndDay(t *testi
 	for _, cp := range res.Touched {
 		touched[cp] = true
 	}
-	// twice/e0 left pending's November and passed through la's.
+	// twice/e0 left pending's November and passed through la's, dc/e4
+	// left la's.
 	wantTouched := map[store.CustomerPeriod]bool{{Customer: "riyadh", Period: "2026-12"}: true,
 		{Customer: "pending", Period: "2026-11"}: true, {Customer: "la", Period: "2026-11"}: true}
 	if len(touched) != len(wantTouched) {
@@ -392,8 +398,8 @@ func TestEventsMovedInTheirOwnBatchAreStoredUnderTheirNewCustomerAndDay(t *testi
 			t.Errorf("touched %v, want %v", res.Touched, wantTouched)
 		}
 	}
-	if b := res.Billed; len(b) != 2 || b["riyadh"].Requests != 4 || b["pending"].Requests != -1 {
-		t.Errorf("billed %+v, want riyadh +4, pending -1", b)
+	if b := res.Billed; len(b) != 3 || b["riyadh"].Requests != 6 || b["pending"].Requests != -1 || b["la"].Requests != -1 {
+		t.Errorf("billed %+v, want riyadh +6, pending -1, la -1", b)
 	}
 }
 
