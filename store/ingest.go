@@ -505,7 +505,7 @@ func badNumbers(e *Event) string {
 // badKey says what is wrong with an event's key, or "": a Clawdbot key
 // (cb/...) must start with its own session's prefix, by which the store
 // finds the session's events when it moves them to another customer
-// (sessionEvents). One that does not would stay billed to the old customer.
+// (sessionCB). One that does not would stay billed to the old customer.
 func badKey(e *Event) string {
 	if strings.HasPrefix(e.Key, "cb/") && !eventkey.HasSessionPrefix(e.Key, e.Agent, e.SessionID) {
 		return "key " + strconv.Quote(e.Key) + " is not of its session " + strconv.Quote(e.Agent) + "/" + strconv.Quote(e.SessionID) +
@@ -717,9 +717,10 @@ type partial struct {
 }
 
 // insertEvents stores the events that are new (by key), adds them to the
-// deltas and returns the largest event id before them. It runs before any Move of the same batch, so a move sees
-// these events under the customer they were inserted with (which rebill
-// has made the one the moves leave them with).
+// deltas and returns the largest event id before them. It runs before any
+// Move of the same batch, so a move sees these events under the customer
+// they were inserted with (which rebill has made the one the moves leave
+// them with).
 //
 // The inserts go straight to the driver (Conn.Raw, inside the batch's
 // transaction on the same connection): database/sql would convert the 960
