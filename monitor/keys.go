@@ -3,6 +3,8 @@ package monitor
 import (
 	"strconv"
 	"strings"
+
+	"github.com/quotawatch/quotawatch/internal/eventkey"
 )
 
 // Event keys, the dedupe keys of the events table:
@@ -20,34 +22,15 @@ import (
 // is written as is, so every key stored before the escaping that did not
 // need it is still the same key; migration 0003 rewrites the others.
 //
+// The escaping, and the prefix cb/<agent>/<sessionId>/ the store finds a
+// session's events by, are package eventkey's.
+//
 // Each key is built with one allocation (the key itself): it is made for
 // every event, on the backfill's hot path.
 
-// escapes reports how many bytes of s need escaping (each becomes three).
-func escapes(s string) int {
-	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '/') < 0 {
-		return 0
-	}
-	return strings.Count(s, "%") + strings.Count(s, "/")
-}
-
-// writeEscaped writes s with '%' and '/' escaped.
-func writeEscaped(b *strings.Builder, s string) {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '%':
-			b.WriteString("%25")
-		case '/':
-			b.WriteString("%2F")
-		default:
-			b.WriteByte(c)
-		}
-	}
-}
-
 // clawdbotKey is the key of a Clawdbot call with an entry id.
 func clawdbotKey(agent, session, entry string) string {
-	ea, es, ee := escapes(agent), escapes(session), escapes(entry)
+	ea, es, ee := eventkey.Escapes(agent), eventkey.Escapes(session), eventkey.Escapes(entry)
 	at := len(entry) > 0 && entry[0] == '@'
 	if ea == 0 && es == 0 && ee == 0 && !at {
 		return "cb/" + agent + "/" + session + "/" + entry
@@ -55,15 +38,15 @@ func clawdbotKey(agent, session, entry string) string {
 	var b strings.Builder
 	b.Grow(len("cb///") + len(agent) + len(session) + len(entry) + 2*(ea+es+ee+1))
 	b.WriteString("cb/")
-	writeEscaped(&b, agent)
+	eventkey.WriteEscaped(&b, agent)
 	b.WriteByte('/')
-	writeEscaped(&b, session)
+	eventkey.WriteEscaped(&b, session)
 	b.WriteByte('/')
 	if at {
 		b.WriteString("%40")
 		entry = entry[1:]
 	}
-	writeEscaped(&b, entry)
+	eventkey.WriteEscaped(&b, entry)
 	return b.String()
 }
 
@@ -72,16 +55,16 @@ func clawdbotKey(agent, session, entry string) string {
 func clawdbotOffsetKey(agent, session string, offset int64) string {
 	var num [20]byte
 	n := strconv.AppendInt(num[:0], offset, 10)
-	ea, es := escapes(agent), escapes(session)
+	ea, es := eventkey.Escapes(agent), eventkey.Escapes(session)
 	if ea == 0 && es == 0 {
 		return "cb/" + agent + "/" + session + "/@" + string(n)
 	}
 	var b strings.Builder
 	b.Grow(len("cb///@") + len(agent) + len(session) + len(n) + 2*(ea+es))
 	b.WriteString("cb/")
-	writeEscaped(&b, agent)
+	eventkey.WriteEscaped(&b, agent)
 	b.WriteByte('/')
-	writeEscaped(&b, session)
+	eventkey.WriteEscaped(&b, session)
 	b.WriteString("/@")
 	b.Write(n)
 	return b.String()
@@ -89,16 +72,16 @@ func clawdbotOffsetKey(agent, session string, offset int64) string {
 
 // jsonlKey is the key of a generic log line with an id.
 func jsonlKey(source, id string) string {
-	es, ei := escapes(source), escapes(id)
+	es, ei := eventkey.Escapes(source), eventkey.Escapes(id)
 	if es == 0 && ei == 0 {
 		return "jl/" + source + "/id:" + id
 	}
 	var b strings.Builder
 	b.Grow(len("jl//id:") + len(source) + len(id) + 2*(es+ei))
 	b.WriteString("jl/")
-	writeEscaped(&b, source)
+	eventkey.WriteEscaped(&b, source)
 	b.WriteString("/id:")
-	writeEscaped(&b, id)
+	eventkey.WriteEscaped(&b, id)
 	return b.String()
 }
 
@@ -110,14 +93,14 @@ func jsonlOffsetKey(source string, firstLine uint64, offset int64) string {
 	n := strconv.AppendUint(num[:0], firstLine, 16)
 	n = append(n, '@')
 	n = strconv.AppendInt(n, offset, 10)
-	es := escapes(source)
+	es := eventkey.Escapes(source)
 	if es == 0 {
 		return "jl/" + source + "/" + string(n)
 	}
 	var b strings.Builder
 	b.Grow(len("jl//") + len(source) + len(n) + 2*es)
 	b.WriteString("jl/")
-	writeEscaped(&b, source)
+	eventkey.WriteEscaped(&b, source)
 	b.WriteByte('/')
 	b.Write(n)
 	return b.String()

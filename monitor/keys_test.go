@@ -3,6 +3,8 @@ package monitor
 import (
 	"strconv"
 	"testing"
+
+	"github.com/quotawatch/quotawatch/internal/eventkey"
 )
 
 // keyParts is every string of up to two characters over the characters
@@ -134,4 +136,42 @@ func BenchmarkEventKey(b *testing.B) {
 			_ = clawdbotKey("main", "x/y", "1ba3a720")
 		}
 	})
+}
+
+// TestEveryClawdbotKeyIsInItsSessionsRangeAndNoOther: the store finds a
+// session's events (to move them to another customer) by the key range of
+// eventkey.SessionRange, so every key the monitor builds for a session,
+// with an entry id or an offset, must lie in that session's range, be
+// recognised by eventkey.HasSessionPrefix, and lie in no other session's
+// range, whatever '/', '%' or '@' the agents and sessionIds hold and
+// though one sessionId starts with another ("s" and "s-2").
+func TestEveryClawdbotKeyIsInItsSessionsRangeAndNoOther(t *testing.T) {
+	parts := keyParts("a", "/", "%", "@", "2", "F", "-", "0")
+	type sess struct{ agent, id string }
+	var all []sess
+	for _, a := range []string{"main", "a%b", "a/b", "%2F"} {
+		for _, s := range parts {
+			all = append(all, sess{a, s})
+		}
+	}
+	for _, owner := range all {
+		keys := []string{clawdbotOffsetKey(owner.agent, owner.id, 7)}
+		for _, e := range []string{"1ba3a720", "@x", "a/b", "%", ""} {
+			keys = append(keys, clawdbotKey(owner.agent, owner.id, e))
+		}
+		for _, k := range keys {
+			if !eventkey.HasSessionPrefix(k, owner.agent, owner.id) {
+				t.Errorf("key %q of %q/%q: HasSessionPrefix is false", k, owner.agent, owner.id)
+			}
+			for _, other := range all {
+				lo, hi := eventkey.SessionRange(other.agent, other.id)
+				if in := k >= lo && k < hi; in != (other == owner) {
+					t.Errorf("key %q of %q/%q: in the range [%q, %q) of %q/%q: %v", k, owner.agent, owner.id, lo, hi, other.agent, other.id, in)
+				}
+				if other != owner && eventkey.HasSessionPrefix(k, other.agent, other.id) {
+					t.Errorf("key %q of %q/%q: HasSessionPrefix of %q/%q", k, owner.agent, owner.id, other.agent, other.id)
+				}
+			}
+		}
+	}
 }

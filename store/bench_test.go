@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,20 +31,42 @@ var benchDays = func() [][]string {
 	return out
 }()
 
+// benchUUID is a 36-character id shaped like the session ids (and
+// OpenClaw entry ids) real transcripts carry: keys that long are what the
+// events table's key index holds, and its cost per row grows with them.
+func benchUUID(n, salt int) string {
+	h := uint64(n)*0x9E3779B97F4A7C15 ^ uint64(salt)*0xC2B2AE3D27D4EB4F
+	return fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", uint32(h>>32), uint16(h>>16), uint16(h)&0xfff,
+		0x8000|uint16(h>>40)&0x3fff, (h*0xFF51AFD7ED558CCD)&0xffffffffffff)
+}
+
+// benchAgents are the agents of the bench's sessions (qwcorpus -agents 4).
+var benchAgents = []string{"main", "support", "sales", "ops"}
+
 // benchEvents fills b.Events with n distinct events numbered from first:
 // 500 customers, three months, sessions of 40 calls (each on one day, as
-// the monitor fills Day), keys shaped like the monitor's.
+// the monitor fills Day), keys shaped like the monitor's real ones:
+// cb/<agent>/<36-char session uuid>/<entry id>, the entry id 8 hex digits
+// (a Clawdbot session) or a 36-char uuid (an OpenClaw one), every other
+// session.
 func benchEvents(batch *store.Batch, first, n int) {
 	batch.Reset()
+	sess, agent, s := "", "", -1
 	for i := first; i < first+n; i++ {
 		// 40 calls per session, each session one customer in one month.
-		s := i / 40
-		sess := strconv.Itoa(s)
+		if i/40 != s {
+			s = i / 40
+			sess, agent = benchUUID(s, 1), benchAgents[s%len(benchAgents)]
+		}
 		c := "p9665" + strconv.Itoa(10000000+(s*7919)%benchCustomers)
 		day := benchDays[s%len(benchPeriods)][s%28]
+		entry := benchUUID(i, 2)
+		if s%2 == 0 {
+			entry = strconv.FormatInt(0x10000000+int64(i)*2654435761%(1<<28), 16)
+		}
 		batch.Events = append(batch.Events, store.Event{
-			Key:   "cb/main/" + sess + "/" + strconv.FormatInt(int64(i)*2654435761%(1<<32), 16),
-			Agent: "main", SessionID: sess, TimeMs: 1793500000000 + int64(i)*1000,
+			Key:   "cb/" + agent + "/" + sess + "/" + entry,
+			Agent: agent, SessionID: sess, TimeMs: 1793500000000 + int64(i)*1000,
 			Day: day, Period: day[:7], Customer: c,
 			Provider: "openai", Model: "gpt-5-mini", Input: 5000 + int64(i%3000), Output: 40 + int64(i%500),
 			CacheRead: int64(i%4) * 1024, CostUSD: 0.0021 + float64(i%100)*1e-5, Priced: true, Failed: i%97 == 0,
@@ -96,6 +119,49 @@ func BenchmarkCommit(b *testing.B) {
 			mm.report(b, size*b.N)
 		})
 	}
+}
+
+// BenchmarkCommitMoves is BenchmarkCommit/batch=2000 with the moves a
+// backfill's batches carry: each of the batch's 50 sessions learns its
+// customer after its calls were read (its events are inserted under
+// "pending" and moved in the same transaction), and 150 more sessions
+// learn theirs before any call (a move with nothing to move).
+func BenchmarkCommitMoves(b *testing.B) {
+	const size = 2000
+	st := openBench(b)
+	ctx := context.Background()
+	var batch store.Batch
+	var mm mallocMeter
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		benchEvents(&batch, i*size, size)
+		for j := range batch.Events {
+			e := &batch.Events[j]
+			if j == 0 || e.SessionID != batch.Events[j-1].SessionID {
+				batch.Moves = append(batch.Moves, store.Move{Agent: e.Agent, SessionID: e.SessionID, Customer: e.Customer})
+			}
+			e.Customer = "pending"
+		}
+		for j := range 150 {
+			batch.Moves = append(batch.Moves, store.Move{Agent: "main", SessionID: benchUUID(i*150+j, 3), Customer: "c"})
+		}
+		mm.start()
+		b.StartTimer()
+		res, err := st.Commit(ctx, &batch, periodOf)
+		b.StopTimer()
+		mm.stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Inserted != size || res.Billed["pending"].Requests != 0 {
+			b.Fatalf("inserted %d of %d, pending %+v", res.Inserted, size, res.Billed["pending"])
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	mm.report(b, size*b.N)
 }
 
 // BenchmarkCommitDuplicates re-commits events that are already stored (a
@@ -417,15 +483,39 @@ func insertFloor(b *testing.B, rows int, direct bool) {
 	mm.report(b, size*b.N)
 }
 
-// mallocMeter counts the heap allocations of the timed parts of a
-// benchmark only (building the batches is left out), for allocs/event.
+// mallocMeter counts the heap allocations and the CPU time (user+sys, of
+// every thread: SQLite's and the GC's too) of the timed parts of a
+// benchmark only (building the batches is left out), for allocs/event and
+// cpu-ns/event. The machine is shared: CPU time is the measure that other
+// processes' load disturbs least, wall time (ns/op, events/s) the most.
 type mallocMeter struct {
-	n, at uint64
-	ms    runtime.MemStats
+	n, at     uint64
+	cpu, cpu0 time.Duration
+	ms        runtime.MemStats
 }
 
-func (m *mallocMeter) start() { runtime.ReadMemStats(&m.ms); m.at = m.ms.Mallocs }
-func (m *mallocMeter) stop()  { runtime.ReadMemStats(&m.ms); m.n += m.ms.Mallocs - m.at }
+func (m *mallocMeter) start() {
+	runtime.ReadMemStats(&m.ms)
+	m.at = m.ms.Mallocs
+	m.cpu0 = cpuTime()
+}
+
+func (m *mallocMeter) stop() {
+	m.cpu += cpuTime() - m.cpu0
+	runtime.ReadMemStats(&m.ms)
+	m.n += m.ms.Mallocs - m.at
+}
+
 func (m *mallocMeter) report(b *testing.B, events int) {
 	b.ReportMetric(float64(m.n)/float64(events), "allocs/event")
+	b.ReportMetric(float64(m.cpu.Nanoseconds())/float64(events), "cpu-ns/event")
+}
+
+// cpuTime is the process's CPU time so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

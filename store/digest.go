@@ -224,14 +224,15 @@ type SessionUsage struct {
 // SessionsOf returns the sessions billed to customer with calls in period,
 // the most requests first, at most limit of them (0 = all), and how many
 // there are in all. It starts from the sessions table, which is small, and
-// reads each one's events through the (agent, session_id) index.
+// reads each one's events the two ways a session's events are found
+// (sessionCB, sessionOther in ingest.go): cb/ keys by their range in the
+// key index, the prefix built in SQL exactly as eventkey.SessionPrefix
+// builds it, and the others through the partial index. CROSS JOIN keeps
+// sessions the outer loop, and the unary + on the events' columns keeps
+// SQLite from building an automatic index over all the events instead of
+// searching the key range.
 func (s *Store) SessionsOf(ctx context.Context, customer, period string, limit int) ([]SessionUsage, int, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT s.agent, s.session_id, s.session_key, s.peer, s.channel,
-		SUM(e.failed = 0), SUM(e.failed), MAX(e.ts)
-		FROM sessions s JOIN events e ON e.agent = s.agent AND e.session_id = s.session_id
-		WHERE s.customer = ? AND e.customer = ? AND e.period = ?
-		GROUP BY s.agent, s.session_id
-		ORDER BY SUM(e.failed = 0) DESC, MAX(e.ts) DESC, s.agent, s.session_id`, customer, customer, period)
+	rows, err := s.r.QueryContext(ctx, sessionsOfQuery, customer, period)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list the sessions of %s in %s: %w", customer, period, err)
 	}
@@ -254,6 +255,20 @@ func (s *Store) SessionsOf(ctx context.Context, customer, period string, limit i
 	}
 	return out, n, nil
 }
+
+// sessionsOfQuery is SessionsOf's query: ?1 the customer, ?2 the period.
+const sessionsOfQuery = `SELECT agent, session_id, session_key, peer, channel, SUM(failed = 0), SUM(failed), MAX(ts)
+	FROM (SELECT s.agent, s.session_id, s.session_key, s.peer, s.channel, e.failed, e.ts
+		FROM sessions s CROSS JOIN events e
+		ON e.key >= ` + sqlSessionPrefix + ` || '/' AND e.key < ` + sqlSessionPrefix + ` || '0'
+			AND +e.agent = s.agent AND +e.session_id = s.session_id
+		WHERE s.customer = ?1 AND +e.customer = ?1 AND +e.period = ?2
+	UNION ALL SELECT s.agent, s.session_id, s.session_key, s.peer, s.channel, e.failed, e.ts
+		FROM sessions s CROSS JOIN events e
+		ON e.agent = s.agent AND e.session_id = s.session_id AND (e.key < 'cb/' OR e.key >= 'cb0')
+		WHERE s.customer = ?1 AND e.customer = ?1 AND e.period = ?2)
+	GROUP BY agent, session_id
+	ORDER BY SUM(failed = 0) DESC, MAX(ts) DESC, agent, session_id`
 
 // FileHealth is one followed file as the digest's health section sees it.
 type FileHealth struct {

@@ -13,6 +13,8 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/quotawatch/quotawatch/internal/eventkey"
 )
 
 // Event is one provider call ready to be stored.
@@ -321,7 +323,9 @@ const (
 
 // Commit writes a batch in one transaction. dayOf gives the day of an
 // event that comes without one and the new day of every moved event; Commit
-// fills in the Day and Period of the batch's events that lack them.
+// fills in the Day and Period of the batch's events that lack them, and
+// gives the batch's events of a session the batch moves the customer, day
+// and period the move gives them (rebill).
 //
 // An event whose numbers cannot be billed (a cost that is NaN, infinite,
 // negative or absurdly large, a token count that is negative or absurdly
@@ -338,6 +342,9 @@ func (s *Store) Commit(ctx context.Context, b *Batch, dayOf DayFunc) (CommitResu
 	}
 	events, rejected, err := screen(b.Events, dayOf)
 	if err != nil {
+		return CommitResult{}, err
+	}
+	if err := rebill(events, b.Moves, dayOf); err != nil {
 		return CommitResult{}, err
 	}
 	res, err := s.write(ctx, b, events, dayOf, true)
@@ -363,6 +370,9 @@ func screen(events []Event, dayOf DayFunc) ([]Event, []Rejected, error) {
 	for i := range events {
 		reason := badNumbers(&events[i])
 		if reason == "" {
+			reason = badKey(&events[i])
+		}
+		if reason == "" {
 			var err error
 			if reason, err = settleDay(&events[i], dayOf); err != nil {
 				return nil, nil, err
@@ -384,6 +394,50 @@ func screen(events []Event, dayOf DayFunc) ([]Event, []Rejected, error) {
 		return events, nil, nil
 	}
 	return kept, rejected, nil
+}
+
+// rebill gives the batch's own events the customer (and day) the batch's
+// moves of their session leave them with, before they are inserted: a
+// backfill's sessions mostly learn their customer after their first calls
+// were read into the same batch, and inserting those calls under the old
+// customer only to read them back, update them one by one and undo their
+// totals cost more than the insert itself. The result is the one Commit
+// always gave (every event inserted first, then the moves in order): a
+// move re-bills an event only when it is not billed to the move's customer
+// already, and then gives it that customer's day. The stored events of the
+// sessions are still moved in the transaction; these are then billed right
+// and left alone.
+func rebill(events []Event, moves []Move, dayOf DayFunc) error {
+	if len(moves) == 0 || len(events) == 0 {
+		return nil
+	}
+	to := make(map[sessionRef][]string, len(moves))
+	for _, m := range moves {
+		k := sessionRef{m.Agent, m.SessionID}
+		to[k] = append(to[k], m.Customer)
+	}
+	for i := range events {
+		e := &events[i]
+		cs, ok := to[sessionRef{e.Agent, e.SessionID}]
+		if !ok {
+			continue
+		}
+		c, changed := e.Customer, false
+		for _, m := range cs {
+			if m != c {
+				c, changed = m, true
+			}
+		}
+		if !changed {
+			continue
+		}
+		d, err := checkedDay(dayOf, c, e.TimeMs)
+		if err != nil {
+			return fmt.Errorf("move event %s to %s: %w", e.Key, c, err)
+		}
+		e.Customer, e.Day, e.Period = c, d, d[:7]
+	}
+	return nil
 }
 
 // settleDay fills in an event's missing day (from dayOf) and period (its
@@ -447,6 +501,41 @@ func badNumbers(e *Event) string {
 	}
 	return ""
 }
+
+// badKey says what is wrong with an event's key, or "": a Clawdbot key
+// (cb/...) must start with its own session's prefix, by which the store
+// finds the session's events when it moves them to another customer
+// (sessionCB). One that does not would stay billed to the old customer.
+func badKey(e *Event) string {
+	if strings.HasPrefix(e.Key, "cb/") && !eventkey.HasSessionPrefix(e.Key, e.Agent, e.SessionID) {
+		return "key " + strconv.Quote(e.Key) + " is not of its session " + strconv.Quote(e.Agent) + "/" + strconv.Quote(e.SessionID) +
+			" (a cb/ key starts cb/<agent>/<session>/)"
+	}
+	return ""
+}
+
+// otherKeys is the condition of the partial index events_session_other
+// (migration 0008): the keys that do not carry their session, found by
+// (agent, session_id). Every query by session repeats it word for word,
+// which is what lets SQLite use that index.
+const otherKeys = "(key < 'cb/' OR key >= 'cb0')"
+
+// sqlSessionPrefix is eventkey.SessionPrefix of the sessions row s in SQL,
+// without its final '/'.
+const sqlSessionPrefix = `'cb/' || replace(replace(s.agent, '%', '%25'), '/', '%2F') || '/' ||
+	replace(replace(s.session_id, '%', '%25'), '/', '%2F')`
+
+// A session's events are found in two disjoint parts: its cb/ keys by
+// their range in the key index (eventkey.SessionRange), the others through
+// the partial index. The parameters are ?1, ?2 (the range) and ?3, ?4
+// (agent, session id); the agent and session are checked on the range
+// too, so no other session's event is ever taken. (One OR of the two
+// makes SQLite merge three index searches through a row set; two
+// statements, or a UNION ALL, are two plain searches.)
+const (
+	sessionCB    = "key >= ?1 AND key < ?2 AND agent = ?3 AND session_id = ?4"
+	sessionOther = "agent = ?3 AND session_id = ?4 AND " + otherKeys
+)
 
 // refusedData reports whether SQLite refused a statement for the data it
 // carried, which retrying cannot change, rather than for the state of the
@@ -521,8 +610,12 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 	}
 	defer tx.Rollback()
 	var d deltas
+	// before is the largest event id before this batch's inserts: the
+	// events above it are the batch's own, which rebill has billed to the
+	// customer the batch's moves leave them with.
+	before := int64(math.MaxInt64)
 	if len(events) > 0 {
-		if err := insertEvents(ctx, conn, tx, events, &res, &d); err != nil {
+		if before, err = insertEvents(ctx, conn, tx, events, &res, &d); err != nil {
 			return res, err
 		}
 	}
@@ -540,7 +633,7 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 		st.Close()
 	}
 	if len(b.Moves) > 0 {
-		mv := &mover{tx: tx, dayOf: dayOf, d: &d}
+		mv := &mover{tx: tx, dayOf: dayOf, d: &d, before: before}
 		err := mv.moveAll(ctx, b.Moves)
 		mv.close()
 		if err != nil {
@@ -623,21 +716,24 @@ type partial struct {
 	n     int64
 }
 
-// insertEvents stores the events that are new (by key) and adds them to
-// the deltas. It runs before any Move of the same batch, so a move sees
-// these events under the customer they were inserted with.
+// insertEvents stores the events that are new (by key), adds them to the
+// deltas and returns the largest event id before them. It runs before any
+// Move of the same batch, so a move sees these events under the customer
+// they were inserted with (which rebill has made the one the moves leave
+// them with).
 //
 // The inserts go straight to the driver (Conn.Raw, inside the batch's
 // transaction on the same connection): database/sql would convert the 960
 // arguments of every statement into a fresh slice, a third of all the
 // bytes a backfill allocated.
-func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Event, res *CommitResult, d *deltas) error {
+func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Event, res *CommitResult, d *deltas) (before int64, err error) {
 	var last int64
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM events").Scan(&last); err != nil {
-		return fmt.Errorf("read last event id: %w", err)
+		return 0, fmt.Errorf("read last event id: %w", err)
 	}
+	before = last
 	var partials []partial
-	err := conn.Raw(func(dc any) error {
+	err = conn.Raw(func(dc any) error {
 		pc, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
 			return fmt.Errorf("driver %T cannot prepare with a context", dc)
@@ -709,15 +805,15 @@ func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Even
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	res.Duplicates = len(events) - res.Inserted
 	for _, p := range partials {
 		if err := addNew(ctx, tx, p, d); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return before, nil
 }
 
 // addNew adds to the deltas the events of a partial statement that it
@@ -824,9 +920,11 @@ func applyDeltas(ctx context.Context, tx *sql.Tx, d *deltas) (map[CustomerPeriod
 // have events billed to someone else, and only those are read and updated,
 // with statements prepared once per batch.
 type mover struct {
-	tx       *sql.Tx
-	dayOf    DayFunc
-	d        *deltas
+	tx    *sql.Tx
+	dayOf DayFunc
+	d     *deltas
+	// before is the largest id of an event stored before the batch.
+	before   int64
 	sel, upd *sql.Stmt
 }
 
@@ -840,30 +938,30 @@ func (mv *mover) close() {
 }
 
 func (mv *mover) moveAll(ctx context.Context, moves []Move) error {
-	held, err := mv.customersOf(ctx, moves)
+	busy, err := mv.elsewhere(ctx, moves)
 	if err != nil {
 		return err
 	}
-	if mv.sel, err = mv.tx.PrepareContext(ctx, `SELECT id, ts, period, mday, customer, provider, model, input, output,
-		cache_read, cache_write, cost_nanos, failed
-		FROM events WHERE agent = ? AND session_id = ? AND customer <> ?`); err != nil {
+	if len(busy) == 0 {
+		return nil
+	}
+	if mv.sel, err = mv.tx.PrepareContext(ctx, moveSelect); err != nil {
 		return fmt.Errorf("prepare move: %w", err)
 	}
 	moved := map[sessionRef]bool{}
 	for _, m := range moves {
 		k := sessionRef{m.Agent, m.SessionID}
-		if !moved[k] {
-			// Nothing of this session is billed elsewhere (most moves come
-			// from a session's first envelope, before its first call was
-			// stored): nothing to move. A session an earlier move of this
-			// batch changed is always looked at again.
-			idle := true
-			for _, c := range held[k] {
-				idle = idle && c == m.Customer
-			}
-			if idle {
-				continue
-			}
+		// Nothing of this session is billed elsewhere (most moves come
+		// from a session's first envelope, before its first call was
+		// stored, or were applied to the batch's own calls by rebill):
+		// nothing to move. A session an earlier move of this batch changed
+		// is always looked at again.
+		if !moved[k] && !busy[moveTo{k, m.Customer}] {
+			// Skipping is sound though the batch's own events were left
+			// out of the question: rebill billed them to where the moves
+			// leave them, and the moves that do run treat them like any
+			// other stored event, so they end there all the same.
+			continue
 		}
 		moved[k] = true
 		if err := mv.move(ctx, m); err != nil {
@@ -875,57 +973,90 @@ func (mv *mover) moveAll(ctx context.Context, moves []Move) error {
 
 type sessionRef struct{ agent, id string }
 
-// movesPerQuery bounds the sessions customersOf asks about at once (two
+// moveTo is a session and a customer it is moved to.
+type moveTo struct {
+	sessionRef
+	customer string
+}
+
+// moveSelect reads the events of session ?3/?4 (range ?1..?2) that are
+// billed to anyone but ?5.
+const moveSelect = moveCols + " WHERE " + sessionCB + " AND customer <> ?5 UNION ALL " +
+	moveCols + " WHERE " + sessionOther + " AND customer <> ?5"
+
+const moveCols = `SELECT id, ts, period, mday, customer, provider, model, input, output, cache_read, cache_write, cost_nanos, failed FROM events`
+
+// elsewhereQuery lists which of n (session, customer) pairs, given as
+// agent, session id, key range start and end, and customer, have an event
+// stored before the batch (id at most the last parameter) billed to anyone but that customer:
+// the two parts of a session's events (sessionCB, sessionOther), each an
+// EXISTS that stops at the first such event. The id is in both indexes, so
+// the batch's own events (rebilled already) are passed over without a
+// look at their table rows. CROSS JOIN keeps the list the outer loop and the unary + on
+// the events' columns keeps SQLite from preferring, for a list of hundreds,
+// an automatic index over all the events (built for every query: it was
+// most of a backfill's CPU) to the key range.
+func elsewhereQuery(n int) string {
+	before := "?" + strconv.Itoa(5*n+1)
+	return `WITH s(agent, sid, lo, hi, c) AS (VALUES ` + strings.TrimSuffix(strings.Repeat("(?,?,?,?,?),", n), ",") + `)
+		SELECT agent, sid, c FROM s
+		WHERE EXISTS (SELECT 1 FROM events e WHERE e.key >= s.lo AND e.key < s.hi AND +e.id <= ` + before + `
+				AND +e.agent = s.agent AND +e.session_id = s.sid AND +e.customer <> s.c)
+			OR EXISTS (SELECT 1 FROM events e WHERE e.agent = s.agent AND e.session_id = s.sid
+				AND (e.key < 'cb/' OR e.key >= 'cb0') AND +e.id <= ` + before + ` AND e.customer <> s.c)`
+}
+
+// movesPerQuery bounds the pairs elsewhere asks about at once (five
 // parameters each, far below SQLite's limit).
 const movesPerQuery = 500
 
-// customersOf returns, for every session named in moves, the customers its
-// stored events are billed to: one query per 500 sessions instead of one
-// per move.
-func (mv *mover) customersOf(ctx context.Context, moves []Move) (map[sessionRef][]string, error) {
-	var refs []sessionRef
-	seen := map[sessionRef]bool{}
+// elsewhere returns the (session, customer) pairs of moves whose session
+// has stored events billed to anyone but that customer: one query per 500
+// pairs instead of one per move.
+func (mv *mover) elsewhere(ctx context.Context, moves []Move) (map[moveTo]bool, error) {
+	var pairs []moveTo
+	seen := map[moveTo]bool{}
 	for _, m := range moves {
-		if k := (sessionRef{m.Agent, m.SessionID}); !seen[k] {
+		if k := (moveTo{sessionRef{m.Agent, m.SessionID}, m.Customer}); !seen[k] {
 			seen[k] = true
-			refs = append(refs, k)
+			pairs = append(pairs, k)
 		}
 	}
-	held := map[sessionRef][]string{}
-	for len(refs) > 0 {
-		part := refs[:min(len(refs), movesPerQuery)]
-		refs = refs[len(part):]
-		args := make([]any, 0, 2*len(part))
-		for _, r := range part {
-			args = append(args, r.agent, r.id)
+	busy := map[moveTo]bool{}
+	for len(pairs) > 0 {
+		part := pairs[:min(len(pairs), movesPerQuery)]
+		pairs = pairs[len(part):]
+		args := make([]any, 0, 5*len(part)+1)
+		for _, p := range part {
+			lo, hi := eventkey.SessionRange(p.agent, p.id)
+			args = append(args, p.agent, p.id, lo, hi, p.customer)
 		}
-		q := `SELECT DISTINCT agent, session_id, customer FROM events WHERE (agent, session_id) IN (VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?,?),", len(part)), ",") + ")"
-		rows, err := mv.tx.QueryContext(ctx, q, args...)
+		args = append(args, mv.before)
+		rows, err := mv.tx.QueryContext(ctx, elsewhereQuery(len(part)), args...)
 		if err != nil {
-			return nil, fmt.Errorf("read customers of moved sessions: %w", err)
+			return nil, fmt.Errorf("read the sessions to move: %w", err)
 		}
 		for rows.Next() {
-			var k sessionRef
-			var c string
-			if err := rows.Scan(&k.agent, &k.id, &c); err != nil {
+			var k moveTo
+			if err := rows.Scan(&k.agent, &k.id, &k.customer); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("read customers of moved sessions: %w", err)
+				return nil, fmt.Errorf("read the sessions to move: %w", err)
 			}
-			held[k] = append(held[k], c)
+			busy[k] = true
 		}
 		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("read customers of moved sessions: %w", err)
+			return nil, fmt.Errorf("read the sessions to move: %w", err)
 		}
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read customers of moved sessions: %w", err)
+			return nil, fmt.Errorf("read the sessions to move: %w", err)
 		}
 	}
-	return held, nil
+	return busy, nil
 }
 
 func (mv *mover) move(ctx context.Context, m Move) error {
-	rows, err := mv.sel.QueryContext(ctx, m.Agent, m.SessionID, m.Customer)
+	lo, hi := eventkey.SessionRange(m.Agent, m.SessionID)
+	rows, err := mv.sel.QueryContext(ctx, lo, hi, m.Agent, m.SessionID, m.Customer)
 	if err != nil {
 		return fmt.Errorf("read events of session %s/%s: %w", m.Agent, m.SessionID, err)
 	}
@@ -1168,26 +1299,26 @@ func (s *Store) Reattribute(ctx context.Context, fingerprint string, customerOf 
 	if err != nil {
 		return false, fmt.Errorf("prepare re-attribution: %w", err)
 	}
-	ev, err := tx.PrepareContext(ctx, "UPDATE events SET customer = ? WHERE agent = ? AND session_id = ? AND customer <> ?")
-	if err != nil {
-		st.Close()
-		return false, fmt.Errorf("prepare re-attribution: %w", err)
+	defer st.Close()
+	var evs [2]*sql.Stmt
+	for i, where := range [...]string{sessionCB, sessionOther} {
+		if evs[i], err = tx.PrepareContext(ctx, reattributeEvents(where)); err != nil {
+			return false, fmt.Errorf("prepare re-attribution: %w", err)
+		}
+		defer evs[i].Close()
 	}
 	for _, x := range sessions {
 		c := customerOf(x)
 		if _, err := st.ExecContext(ctx, c, x.Agent, x.SessionID); err != nil {
-			st.Close()
-			ev.Close()
 			return false, fmt.Errorf("re-attribute session %s/%s: %w", x.Agent, x.SessionID, err)
 		}
-		if _, err := ev.ExecContext(ctx, c, x.Agent, x.SessionID, c); err != nil {
-			st.Close()
-			ev.Close()
-			return false, fmt.Errorf("re-attribute events of %s/%s: %w", x.Agent, x.SessionID, err)
+		lo, hi := eventkey.SessionRange(x.Agent, x.SessionID)
+		for _, ev := range evs {
+			if _, err := ev.ExecContext(ctx, lo, hi, x.Agent, x.SessionID, c); err != nil {
+				return false, fmt.Errorf("re-attribute events of %s/%s: %w", x.Agent, x.SessionID, err)
+			}
 		}
 	}
-	st.Close()
-	ev.Close()
 	if err := recomputeDays(ctx, tx, dayOf); err != nil {
 		return false, err
 	}
@@ -1206,6 +1337,12 @@ func (s *Store) Reattribute(ctx context.Context, fingerprint string, customerOf 
 		return false, fmt.Errorf("commit re-attribution: %w", err)
 	}
 	return old != "" && old != fingerprint, nil
+}
+
+// reattributeEvents bills the events of session ?3/?4 that where picks
+// (sessionCB or sessionOther) to ?5.
+func reattributeEvents(where string) string {
+	return "UPDATE events SET customer = ?5 WHERE " + where + " AND customer <> ?5"
 }
 
 // recomputeRows is how many events recomputeDays reads at a time: memory

@@ -25,8 +25,10 @@ import (
 
 func main() {
 	ctx, stop := signalContext(os.Interrupt, syscall.SIGTERM)
+	stopProfile := cpuProfile()
 	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	stopProfile()
 	os.Exit(code)
 }
 
