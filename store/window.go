@@ -27,7 +27,8 @@ func (w WindowUsage) TotalTokens() int64 { return w.Input + w.Output + w.CacheRe
 // them (out[i] for windows[i]), read in one transaction, so that every sum
 // is a part of the totals read with it. A forecast uses a window's days
 // only through their sum, and SQLite adds them up far faster than a few
-// thousand daily rows cross the driver: one row per customer does.
+// thousand daily rows cross the driver: one row per customer does, summed
+// from daily_totals (one row a customer and day, see migration 0007).
 // While an upgraded database's daily totals are still being built it
 // returns the totals and an error wrapping ErrDailyPending.
 func (s *Store) UsageByPeriodWindows(ctx context.Context, period, customer string, windows []DayWindow) ([]Usage, []map[string]WindowUsage, error) {
@@ -73,7 +74,7 @@ func windowSums(ctx context.Context, tx *sql.Tx, w DayWindow) (map[string]Window
 		return nil, fmt.Errorf("query usage window %s..%s: %w", w.From, w.To, err)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT customer, SUM(requests), SUM(input), SUM(output), SUM(cache_read), SUM(cache_write), SUM(cost_nanos)
-		FROM rollup_daily WHERE customer IN (SELECT value FROM json_each(?)) AND day BETWEEN ? AND ? GROUP BY customer`,
+		FROM daily_totals WHERE customer IN (SELECT value FROM json_each(?)) AND day BETWEEN ? AND ? GROUP BY customer`,
 		string(ids), w.From, w.To)
 	if err != nil {
 		return nil, fmt.Errorf("query usage window %s..%s: %w", w.From, w.To, err)

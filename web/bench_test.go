@@ -40,7 +40,8 @@ func benchStore(b *testing.B, n int) (*store.Store, *report.Book) {
 			Limits: report.Tier{Requests: int64(n / benchCustomers * 5 / 4)}})
 	}
 	book := report.NewBook(cs, riyadh)
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("quotawatch-webbench-%d-%d.db", benchCustomers, n))
+	// The schema is in the name: a binary of another schema cannot open it.
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("quotawatch-webbench-%d-%d-v%d.db", benchCustomers, n, store.SchemaVersion()))
 	if _, err := os.Stat(path); err != nil {
 		tmp := path + ".building"
 		os.Remove(tmp)
