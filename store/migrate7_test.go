@@ -50,9 +50,10 @@ func dailyTotalsDiffer(t *testing.T, db *sql.DB) (differ, rows int) {
 // on a schema-5 database holding random daily rows (large numbers
 // included), after the migration; and then after each kind of write the
 // store makes (new events on new and existing days, a session moved to
-// another customer, which empties and prunes rows, and a re-attribution
-// that rebuilds both rollups), with no row left for a day a customer no
-// longer has.
+// another customer, which empties and prunes rows, an update moving a
+// daily row to another customer or day, and a re-attribution that
+// rebuilds both rollups), with no row left for a day a customer no longer
+// has.
 func TestMigration0007BackfillsDailyTotalsAndEveryWriteKeepsThem(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "qw.db")
@@ -121,6 +122,17 @@ func TestMigration0007BackfillsDailyTotalsAndEveryWriteKeepsThem(t *testing.T) {
 			t.Fatal(err)
 		}
 		check("a move to " + to)
+	}
+	// No store write moves a daily row to another key; the schema keeps
+	// the totals if one ever does.
+	for _, set := range []string{"customer = 'elsewhere'", "day = '2026-11-30'", "customer = 'c1', day = '2026-11-29'"} {
+		db := openRawDB(t, path)
+		if _, err := db.Exec(`UPDATE rollup_daily SET ` + set + ` WHERE (customer, day, provider, model) =
+			(SELECT customer, day, provider, model FROM rollup_daily WHERE customer = 'c2' ORDER BY day LIMIT 1)`); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		check("an update setting " + set)
 	}
 	if _, err := st.Reattribute(ctx, "other", func(s store.Session) string { return "one" }, dayIn(nil)); err != nil {
 		t.Fatal(err)

@@ -35,13 +35,27 @@ CREATE TRIGGER daily_totals_insert AFTER INSERT ON rollup_daily BEGIN
         unpriced = unpriced + excluded.unpriced;
 END;
 
--- An update takes the old row's numbers from its day and adds the new
--- row's to its own (the same day for every update the store makes).
-CREATE TRIGGER daily_totals_update AFTER UPDATE ON rollup_daily BEGIN
+-- An update adds the difference to its day: one statement, as every
+-- update the store makes (an upsert) keeps the row's customer and day.
+CREATE TRIGGER daily_totals_update AFTER UPDATE ON rollup_daily
+WHEN NEW.customer = OLD.customer AND NEW.day = OLD.day BEGIN
+    UPDATE daily_totals SET requests = requests + NEW.requests - OLD.requests, failed = failed + NEW.failed - OLD.failed,
+        input = input + NEW.input - OLD.input, output = output + NEW.output - OLD.output,
+        cache_read = cache_read + NEW.cache_read - OLD.cache_read, cache_write = cache_write + NEW.cache_write - OLD.cache_write,
+        cost_nanos = cost_nanos + NEW.cost_nanos - OLD.cost_nanos, unpriced = unpriced + NEW.unpriced - OLD.unpriced
+    WHERE customer = NEW.customer AND day = NEW.day;
+END;
+
+-- An update that moves a row to another customer or day (none does
+-- today) takes its numbers from the old day and adds them to the new one.
+CREATE TRIGGER daily_totals_rekey AFTER UPDATE ON rollup_daily
+WHEN NEW.customer <> OLD.customer OR NEW.day <> OLD.day BEGIN
     UPDATE daily_totals SET requests = requests - OLD.requests, failed = failed - OLD.failed, input = input - OLD.input,
         output = output - OLD.output, cache_read = cache_read - OLD.cache_read, cache_write = cache_write - OLD.cache_write,
         cost_nanos = cost_nanos - OLD.cost_nanos, unpriced = unpriced - OLD.unpriced
     WHERE customer = OLD.customer AND day = OLD.day;
+    DELETE FROM daily_totals WHERE customer = OLD.customer AND day = OLD.day
+        AND NOT EXISTS (SELECT 1 FROM rollup_daily WHERE customer = OLD.customer AND day = OLD.day);
     INSERT INTO daily_totals (customer, day, requests, failed, input, output, cache_read, cache_write, cost_nanos, unpriced)
     VALUES (NEW.customer, NEW.day, NEW.requests, NEW.failed, NEW.input, NEW.output, NEW.cache_read, NEW.cache_write,
         NEW.cost_nanos, NEW.unpriced)
@@ -49,8 +63,6 @@ CREATE TRIGGER daily_totals_update AFTER UPDATE ON rollup_daily BEGIN
         input = input + excluded.input, output = output + excluded.output, cache_read = cache_read + excluded.cache_read,
         cache_write = cache_write + excluded.cache_write, cost_nanos = cost_nanos + excluded.cost_nanos,
         unpriced = unpriced + excluded.unpriced;
-    DELETE FROM daily_totals WHERE customer = OLD.customer AND day = OLD.day
-        AND NOT EXISTS (SELECT 1 FROM rollup_daily WHERE customer = OLD.customer AND day = OLD.day);
 END;
 
 CREATE TRIGGER daily_totals_delete AFTER DELETE ON rollup_daily BEGIN
