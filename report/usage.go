@@ -60,20 +60,15 @@ func (r *Row) Limited() bool { return r.ReadingOK }
 // then any other customer id with usage in the period (unassigned, removed
 // customers) sorted by id. only = "" lists all.
 func Rows(ctx context.Context, st *store.Store, b *Book, period, only string, now time.Time) ([]Row, error) {
-	totals, err := st.UsageByPeriod(ctx, period, only)
+	byID, daily, dailyErr, err := readPeriod(ctx, st, b, period, only, now)
 	if err != nil {
 		return nil, err
 	}
+	if dailyErr != nil && !errors.Is(dailyErr, store.ErrDailyPending) {
+		return nil, fmt.Errorf("usage for %s: %w", period, dailyErr)
+	}
 	flagged, err := st.FlaggedCustomers(ctx, period)
 	if err != nil {
-		return nil, fmt.Errorf("usage for %s: %w", period, err)
-	}
-	byID := make(map[string]store.Usage, len(totals))
-	for _, u := range totals {
-		byID[u.Customer] = u
-	}
-	daily, err := readPeriodDaily(ctx, st, b, period, only, now, byID)
-	if err != nil && !errors.Is(err, store.ErrDailyPending) {
 		return nil, fmt.Errorf("usage for %s: %w", period, err)
 	}
 	// While the daily totals of an upgraded database are still being built

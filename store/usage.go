@@ -37,6 +37,17 @@ func (u Usage) TotalTokens() int64 { return u.Input + u.Output + u.CacheRead + u
 // UsageByPeriod returns the totals of every customer with events in period
 // (customer "" = all customers).
 func (s *Store) UsageByPeriod(ctx context.Context, period, customer string) ([]Usage, error) {
+	return usageByPeriod(ctx, s.r, period, customer)
+}
+
+// rowsQuerier is what a read needs of the pool or a transaction.
+type rowsQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// usageByPeriod is UsageByPeriod on q (the pool, or a read transaction
+// that must agree with other reads).
+func usageByPeriod(ctx context.Context, db rowsQuerier, period, customer string) ([]Usage, error) {
 	q := `SELECT customer, period, requests, failed, input, output, cache_read, cache_write, cost_nanos, unpriced
 		FROM rollup WHERE period = ?`
 	args := []any{period}
@@ -45,7 +56,7 @@ func (s *Store) UsageByPeriod(ctx context.Context, period, customer string) ([]U
 		args = append(args, customer)
 	}
 	q += " ORDER BY customer"
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query usage for %s: %w", period, err)
 	}

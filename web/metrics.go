@@ -1,10 +1,14 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -14,30 +18,21 @@ import (
 	"github.com/quotawatch/quotawatch/report"
 )
 
+// The per-customer families' help (docs/metrics.md lists the families).
+const (
+	helpRequests  = "Successful AI provider calls of the customer in the period."
+	helpFailed    = "Failed AI provider calls of the customer in the period."
+	helpTokens    = "Tokens of the customer in the period, by class (input, output, cache_read, cache_write)."
+	helpCost      = "Cost in USD of the customer's priced calls in the period."
+	helpUnpriced  = "Calls of the customer in the period with no known cost."
+	helpPercent   = "Percent of the tier's limit used (the limit closest to being used up); absent for unlimited tiers."
+	helpProjected = "Percent of the limit the customer is projected to use by the end of the period."
+	helpFlagged   = "1 when the customer crossed a flagging threshold (120 %) in the period."
+	helpCustomer  = "Configured customers (always 1), with their tier."
+)
+
 // Metric descriptors: docs/metrics.md lists them with an example alert rule.
 var (
-	cp = []string{"customer", "period"}
-
-	descRequests = prometheus.NewDesc("quotawatch_requests_total",
-		"Successful AI provider calls of the customer in the period.", cp, nil)
-	descFailed = prometheus.NewDesc("quotawatch_failed_requests_total",
-		"Failed AI provider calls of the customer in the period.", cp, nil)
-	descTokens = prometheus.NewDesc("quotawatch_tokens_total",
-		"Tokens of the customer in the period, by class (input, output, cache_read, cache_write).",
-		[]string{"customer", "period", "class"}, nil)
-	descCost = prometheus.NewDesc("quotawatch_cost_usd_total",
-		"Cost in USD of the customer's priced calls in the period.", cp, nil)
-	descUnpriced = prometheus.NewDesc("quotawatch_unpriced_requests_total",
-		"Calls of the customer in the period with no known cost.", cp, nil)
-	descPercent = prometheus.NewDesc("quotawatch_limit_used_percent",
-		"Percent of the tier's limit used (the limit closest to being used up); absent for unlimited tiers.", cp, nil)
-	descProjected = prometheus.NewDesc("quotawatch_limit_projected_percent",
-		"Percent of the limit the customer is projected to use by the end of the period.", cp, nil)
-	descFlagged = prometheus.NewDesc("quotawatch_flagged",
-		"1 when the customer crossed a flagging threshold (120 %) in the period.", cp, nil)
-	descCustomer = prometheus.NewDesc("quotawatch_customer_info",
-		"Configured customers (always 1), with their tier.", []string{"customer", "tier"}, nil)
-
 	descLines = prometheus.NewDesc("quotawatch_ingest_lines_total",
 		"Complete lines (and database rows) read since this process started.", nil, nil)
 	descEvents = prometheus.NewDesc("quotawatch_ingest_events_total",
@@ -72,12 +67,6 @@ var (
 		"The running version (always 1).", []string{"version"}, nil)
 )
 
-// customerDescs are the per-customer series: thousands at 1,000
-// customers, so they are gathered once per data version and minute and
-// kept (see customerFamilies).
-var customerDescs = []*prometheus.Desc{descRequests, descFailed, descTokens, descCost, descUnpriced, descPercent,
-	descProjected, descFlagged, descCustomer}
-
 // liveDescs are the few series read on every scrape: ingest counters, lag,
 // readiness, the outbox and the file sizes move without a commit, or
 // with every second.
@@ -85,55 +74,22 @@ var liveDescs = []*prometheus.Desc{descLines, descEvents, descNew, descDups, des
 	descDatabases, descReady, descLag, descNewest, descStoredBad, descTracked, descAlerts, descNotifierErrors,
 	descDBSize, descBuild}
 
-// customerCollector emits the per-customer series of rows: the numbers
-// `usage` prints, read from the store (no second set of counters to drift
-// from them).
-type customerCollector struct {
-	book *report.Book
-	rows []report.Row
+// tokenClasses are quotawatch_tokens_total's classes, in the order of
+// their names (the order Gather sorts them in).
+var tokenClasses = []struct {
+	name string
+	of   func(*report.Row) int64
+}{
+	{"cache_read", func(r *report.Row) int64 { return r.CacheReadTokens }},
+	{"cache_write", func(r *report.Row) int64 { return r.CacheWriteTokens }},
+	{"input", func(r *report.Row) int64 { return r.InputTokens }},
+	{"output", func(r *report.Row) int64 { return r.OutputTokens }},
 }
 
-func (c customerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range customerDescs {
-		ch <- d
-	}
-}
-
-func (c customerCollector) Collect(ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
-	}
-	for _, cu := range c.book.Customers {
-		gauge(descCustomer, 1, cu.ID, cu.Tier)
-	}
-	for i := range c.rows {
-		r := &c.rows[i]
-		l := []string{r.Customer, r.Period}
-		counter(descRequests, float64(r.Requests), l...)
-		counter(descFailed, float64(r.FailedRequests), l...)
-		counter(descTokens, float64(r.InputTokens), r.Customer, r.Period, "input")
-		counter(descTokens, float64(r.OutputTokens), r.Customer, r.Period, "output")
-		counter(descTokens, float64(r.CacheReadTokens), r.Customer, r.Period, "cache_read")
-		counter(descTokens, float64(r.CacheWriteTokens), r.Customer, r.Period, "cache_write")
-		counter(descCost, r.CostUSD.Float(), l...)
-		counter(descUnpriced, float64(r.UnpricedRequests), l...)
-		if r.Percent != nil {
-			gauge(descPercent, *r.Percent, l...)
-		}
-		if r.ProjectedPercent != nil {
-			gauge(descProjected, *r.ProjectedPercent, l...)
-		}
-		gauge(descFlagged, b2f(r.Flagged), l...)
-	}
-}
-
-// customerFamilies gathers the per-customer families of the running
-// period, once per data version and minute: a scrape between two commits
-// encodes them from the kept families instead of reading the store,
-// building ~12,000 metrics and checking them again.
+// customerFamilies returns the per-customer families of the running
+// period, built once per data version and minute: a scrape between two
+// commits encodes them from the kept families instead of reading the
+// store.
 func (s *server) customerFamilies(ctx context.Context) ([]*dto.MetricFamily, error) {
 	gen, now, err := s.generation(ctx)
 	if err != nil {
@@ -145,16 +101,96 @@ func (s *server) customerFamilies(ctx context.Context) ([]*dto.MetricFamily, err
 		if err != nil {
 			return nil, err
 		}
-		reg := prometheus.NewRegistry()
-		if err := reg.Register(customerCollector{book: s.o.Book, rows: rows}); err != nil {
-			return nil, fmt.Errorf("metrics: %w", err)
-		}
-		mfs, err := reg.Gather()
-		if err != nil {
-			return nil, fmt.Errorf("metrics: gather the customers' series: %w", err)
-		}
-		return mfs, nil
+		return customerFamiliesOf(s.o.Book, rows)
 	})
+}
+
+// customerFamiliesOf builds the families customerCollector emits exactly
+// as a registry's Gather returns them (families by name, series by label
+// values, empty families left out), without the registry: after every
+// commit Gather's ~12,000 const metrics, hashes and checks cost more than
+// the rows they are made of. The rows are each one customer's, so no two
+// series can collide; a label value that is not UTF-8, which Gather
+// refuses, is refused here too.
+func customerFamiliesOf(book *report.Book, rows []report.Row) ([]*dto.MetricFamily, error) {
+	byID := make([]*report.Row, len(rows))
+	for i := range rows {
+		byID[i] = &rows[i]
+		if !utf8.ValidString(rows[i].Customer) || !utf8.ValidString(rows[i].Period) {
+			return nil, fmt.Errorf("metrics: customer %q of %q: label values must be UTF-8", rows[i].Customer, rows[i].Period)
+		}
+	}
+	slices.SortFunc(byID, func(a, b *report.Row) int {
+		return cmp.Or(strings.Compare(a.Customer, b.Customer), strings.Compare(a.Period, b.Period))
+	})
+	info := slices.Clone(book.Customers)
+	slices.SortFunc(info, func(a, b report.Customer) int {
+		return cmp.Or(strings.Compare(a.ID, b.ID), strings.Compare(a.Tier, b.Tier))
+	})
+	for _, cu := range info {
+		if !utf8.ValidString(cu.ID) || !utf8.ValidString(cu.Tier) {
+			return nil, fmt.Errorf("metrics: customer %q: label values must be UTF-8", cu.ID)
+		}
+	}
+
+	// One label pair per distinct name and value, shared by every series
+	// that has it (the families are only read).
+	pair := func(name *string, value string) *dto.LabelPair { return &dto.LabelPair{Name: name, Value: &value} }
+	customer, period, class, tier := new("customer"), new("period"), new("class"), new("tier")
+	labels := make([][]*dto.LabelPair, len(byID))
+	for i, r := range byID {
+		labels[i] = []*dto.LabelPair{pair(customer, r.Customer), pair(period, r.Period)}
+	}
+	counter := func(v float64) *dto.Metric { return &dto.Metric{Counter: &dto.Counter{Value: &v}} }
+	gauge := func(v float64) *dto.Metric { return &dto.Metric{Gauge: &dto.Gauge{Value: &v}} }
+	family := func(name, help string, t dto.MetricType, of func(i int, r *report.Row) *dto.Metric) *dto.MetricFamily {
+		f := &dto.MetricFamily{Name: &name, Help: &help, Type: &t, Metric: make([]*dto.Metric, 0, len(byID))}
+		for i, r := range byID {
+			if m := of(i, r); m != nil {
+				m.Label = labels[i]
+				f.Metric = append(f.Metric, m)
+			}
+		}
+		return f
+	}
+	C, G := dto.MetricType_COUNTER, dto.MetricType_GAUGE
+	infoFam := &dto.MetricFamily{Name: new("quotawatch_customer_info"), Help: new(helpCustomer), Type: &G, Metric: make([]*dto.Metric, len(info))}
+	for i, cu := range info {
+		m := gauge(1)
+		m.Label = []*dto.LabelPair{pair(customer, cu.ID), pair(tier, cu.Tier)}
+		infoFam.Metric[i] = m
+	}
+	tokens := &dto.MetricFamily{Name: new("quotawatch_tokens_total"), Help: new(helpTokens), Type: &C, Metric: make([]*dto.Metric, 0, 4*len(byID))}
+	for _, cl := range tokenClasses {
+		p := pair(class, cl.name)
+		for i, r := range byID {
+			m := counter(float64(cl.of(r)))
+			m.Label = []*dto.LabelPair{p, labels[i][0], labels[i][1]}
+			tokens.Metric = append(tokens.Metric, m)
+		}
+	}
+	out := []*dto.MetricFamily{ // by name
+		family("quotawatch_cost_usd_total", helpCost, C, func(_ int, r *report.Row) *dto.Metric { return counter(r.CostUSD.Float()) }),
+		infoFam,
+		family("quotawatch_failed_requests_total", helpFailed, C, func(_ int, r *report.Row) *dto.Metric { return counter(float64(r.FailedRequests)) }),
+		family("quotawatch_flagged", helpFlagged, G, func(_ int, r *report.Row) *dto.Metric { return gauge(b2f(r.Flagged)) }),
+		family("quotawatch_limit_projected_percent", helpProjected, G, func(_ int, r *report.Row) *dto.Metric {
+			if r.ProjectedPercent == nil {
+				return nil
+			}
+			return gauge(*r.ProjectedPercent)
+		}),
+		family("quotawatch_limit_used_percent", helpPercent, G, func(_ int, r *report.Row) *dto.Metric {
+			if r.Percent == nil {
+				return nil
+			}
+			return gauge(*r.Percent)
+		}),
+		family("quotawatch_requests_total", helpRequests, C, func(_ int, r *report.Row) *dto.Metric { return counter(float64(r.Requests)) }),
+		tokens,
+		family("quotawatch_unpriced_requests_total", helpUnpriced, C, func(_ int, r *report.Row) *dto.Metric { return counter(float64(r.UnpricedRequests)) }),
+	}
+	return slices.DeleteFunc(out, func(f *dto.MetricFamily) bool { return len(f.Metric) == 0 }), nil
 }
 
 // liveCollector reads, on every scrape, what moves without a commit.
