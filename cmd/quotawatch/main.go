@@ -471,6 +471,7 @@ func (a *app) backfillCmd() *cobra.Command {
 			if f, ok := a.stderr.(*os.File); ok && !noProgress && term.IsTerminal(int(f.Fd())) {
 				m.Progress = func(n int64) { bar.add(n) }
 			}
+			defer lowerGCTarget(os.Getenv)()
 			// What starting up left resident of the binary is not the
 			// backfill's: give it back before the backfill's peak.
 			if n, err := dropStartupPages(); err != nil {
