@@ -116,7 +116,11 @@ type Monitor struct {
 		files, unreadable, lines, bytes, events, inserted, dups, synthetic, bad atomic.Int64
 	}
 
-	batches  chan job
+	batches chan job
+	// spare are committed batches handed back by the writer for flush to
+	// refill, so a backfill does not allocate (and collect) a new
+	// BatchEvents-long slice for every batch.
+	spare    chan *store.Batch
 	wg       sync.WaitGroup
 	writeErr atomic.Value
 	health   health // what Health reports (readiness)
@@ -276,7 +280,7 @@ type job struct {
 }
 
 func (m *Monitor) startWriter() {
-	m.batches = make(chan job, 4)
+	m.batches = make(chan job, 1)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -343,6 +347,37 @@ func (m *Monitor) rejected(rs []store.Rejected) {
 	}
 }
 
+// recycle hands a committed batch back for flush to refill. The store
+// keeps nothing of a batch once Commit has returned. A batch grown far
+// past the usual size is left to the garbage collector instead.
+func (m *Monitor) recycle(b *store.Batch) {
+	if cap(b.Events) > 2*m.cfg.BatchEvents {
+		return
+	}
+	// Cleared, so the strings of committed events are not kept alive by
+	// the spare batch's backing arrays.
+	clear(b.Events)
+	clear(b.Checkpoints)
+	clear(b.Cursors)
+	clear(b.Sessions)
+	clear(b.Moves)
+	b.Reset()
+	select {
+	case m.spare <- b:
+	default:
+	}
+}
+
+// newBatch returns an empty batch: a recycled one when the writer has one.
+func (m *Monitor) newBatch() *store.Batch {
+	select {
+	case b := <-m.spare:
+		return b
+	default:
+		return &store.Batch{Events: make([]store.Event, 0, m.cfg.BatchEvents)}
+	}
+}
+
 // flush hands the current batch to the writer.
 func (m *Monitor) flush() {
 	for _, s := range m.sess.dirty {
@@ -354,7 +389,7 @@ func (m *Monitor) flush() {
 		return
 	}
 	m.batches <- job{b: m.batch}
-	m.batch = &store.Batch{Events: make([]store.Event, 0, m.cfg.BatchEvents)}
+	m.batch = m.newBatch()
 	m.batchBytes = 0
 }
 

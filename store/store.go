@@ -93,14 +93,22 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	dsn := func(extra string) string {
 		return fileURI(path, "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(OFF)"+extra)
 	}
-	w, err := sql.Open("sqlite", dsn("&_txlock=immediate"))
+	// The writer's page cache: 1 MiB, not SQLite's 2 MiB. Each 4 KiB page
+	// takes an 8 KiB slot in modernc's allocator, so the default held ~4 MiB
+	// at a backfill's peak; at 1 MiB the backfill's CPU is the same within
+	// the noise (docs/BENCHMARKS.md) and 256 KiB was measurably slower.
+	w, err := sql.Open("sqlite", dsn("&_txlock=immediate&_pragma=cache_size(-1024)"))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r, err := sql.Open("sqlite", dsn(""))
+	// A reader's page cache is emptied whenever a write has happened since
+	// its last read (WAL), which in a backfill or run is almost every read:
+	// SQLite's default 2 MiB a connection (4 MiB in modernc's allocator,
+	// each 4 KiB page in an 8 KiB slot) bought nothing but resident memory.
+	r, err := sql.Open("sqlite", dsn("&_pragma=cache_size(-256)"))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
