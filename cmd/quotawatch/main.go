@@ -474,13 +474,6 @@ func (a *app) backfillCmd() *cobra.Command {
 				m.Progress = func(n int64) { bar.add(n) }
 			}
 			defer lowerGCTarget(os.Getenv)()
-			// What starting up left resident of the binary is not the
-			// backfill's: give it back before the backfill's peak.
-			if n, err := dropStartupPages(); err != nil {
-				a.log.Debug("startup pages kept", "err", err)
-			} else {
-				a.log.Debug("startup pages dropped", "bytes", n)
-			}
 			start := a.now()
 			stats, err := m.Backfill(ctx, paths, func(total int64) {
 				if m.Progress != nil {
