@@ -222,11 +222,12 @@ func (m *Monitor) settle() {
 		return
 	}
 	for id, fs := range m.files {
-		if fs.mtime.IsZero() || (fs.partial > 0 && fs.partialAt == fs.cp.Offset) {
+		if !fs.verified || (fs.partial > 0 && fs.partialAt == fs.cp.Offset) {
 			continue
 		}
 		c := &fs.cp
-		m.quiet.set(id, quietFile{FileMark: store.FileMark{FPLen: c.FPLen, FPHead: c.FPHead, Offset: c.Offset, TailHash: c.TailHash}, mtime: fs.mtime.UnixNano()})
+		m.quiet.set(id, quietFile{FileMark: store.FileMark{FPLen: c.FPLen, FPHead: c.FPHead, Offset: c.Offset, TailHash: c.TailHash,
+			MtimeNs: fs.mtime, CtimeNs: fs.ctime}, seen: true})
 		delete(m.files, id)
 	}
 	for p, id := range m.paths {
@@ -383,10 +384,14 @@ func (m *Monitor) schemaErr(e *UnknownSchemaError) {
 	m.schemaErrs = append(m.schemaErrs, e)
 }
 
+// stampBatch bounds the stamps one batch carries: the first start after
+// the upgrade to stamps verifies and stamps every file of the history.
+const stampBatch = 4096
+
 // batchFull reports whether the batch is as big as a batch may be (events,
 // or bytes read for it).
 func (m *Monitor) batchFull() bool {
-	return len(m.batch.Events) >= m.cfg.BatchEvents || m.batchBytes >= 16<<20
+	return len(m.batch.Events) >= m.cfg.BatchEvents || m.batchBytes >= 16<<20 || len(m.batch.Stamps) >= stampBatch
 }
 
 // flushIfFull hands the batch to the writer when it is full.
