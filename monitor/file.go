@@ -207,9 +207,9 @@ var onOpen func(path string)
 func (m *Monitor) processFile(path string, src lineSource) {
 	// Fast path: same identity, same size as consumed, same mtime and ctime
 	// as when the file was last verified (by this process, or, stored with
-	// its checkpoint, by the one before it): nothing to open. With no mark
-	// at all (a first backfill) the stat would only cost a syscall a file.
-	if _, known := m.paths[path]; (known || m.following || m.quiet.len() > 0) && m.statFast(path, src) {
+	// its checkpoint, by the one before it): nothing to open. With no stamp
+	// loaded (a first backfill) the stat would only cost a syscall a file.
+	if _, known := m.paths[path]; (known || m.following || m.stamped > 0) && m.statFast(path, src) {
 		return
 	}
 	before := time.Now() // the wall clock file times are set by, not m.now

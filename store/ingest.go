@@ -1086,6 +1086,16 @@ type FileMark struct {
 	CtimeNs int64
 }
 
+// FileCount is how many file checkpoints are stored (a caller about to
+// hold every mark sizes its slice once instead of growing it).
+func (s *Store) FileCount(ctx context.Context) (int, error) {
+	var n int
+	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM files`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count checkpoints: %w", err)
+	}
+	return n, nil
+}
+
 // EachFileMark calls fn with every stored checkpoint's mark, streaming: a
 // history of 150,000 files is never one map of full checkpoints.
 func (s *Store) EachFileMark(ctx context.Context, fn func(FileID, FileMark)) error {
