@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -232,5 +235,30 @@ func TestAFileChangedJustBeforeItWasReadIsStampedOnlyOnceVerifiedLater(t *testin
 	}
 	if got := h.usage()["owner"]; got.Requests != 1 {
 		t.Errorf("owner %d requests, want 1", got.Requests)
+	}
+}
+
+// TestFilesAreReadInTheOrderOfOneSortedListOfTheirPaths: sessions dirs are
+// listed one at a time as they are read, yet files are read in the order a
+// sorted list of every path gives (agent "a-b" before "a": '-' < '/'),
+// as when discovery listed every path first.
+func TestFilesAreReadInTheOrderOfOneSortedListOfTheirPaths(t *testing.T) {
+	h := newHarness(t)
+	var want []string
+	for _, agent := range []string{"a", "a-b", "a.c", "b"} {
+		for _, name := range []string{"z.jsonl", "m.jsonl.deleted.2026-11-27T00-11-19.326Z", "m.jsonl", "A.jsonl"} {
+			p := h.path(agent, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, p, fmt.Sprintf(header, agent+name))
+			want = append(want, p)
+		}
+	}
+	sort.Strings(want)
+	o := countOpens(t)
+	h.backfill()
+	if got := o.take(); !slices.Equal(got, want) {
+		t.Errorf("files read in the order\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
