@@ -400,9 +400,10 @@ func (m *Monitor) schemaErr(e *UnknownSchemaError) {
 	m.schemaErrs = append(m.schemaErrs, e)
 }
 
-// stampBatch bounds the stamps one batch carries: the first start after
-// the upgrade to stamps verifies and stamps every file of the history.
-const stampBatch = 4096
+// stampBatch bounds the stamps one batch carries (48 bytes each): the
+// first start after the upgrade to stamps verifies and stamps every file of
+// the history, and each batch rewrites the pages of files it touches.
+const stampBatch = 16384
 
 // batchFull reports whether the batch is as big as a batch may be (events,
 // or bytes read for it).

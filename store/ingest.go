@@ -1,12 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -593,7 +595,14 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 		if err != nil {
 			return res, fmt.Errorf("prepare checkpoint stamp: %w", err)
 		}
-		for _, c := range b.Stamps {
+		// In key order, so that each page of files is read and written once
+		// a batch: in path order the first start after the upgrade to
+		// stamps wrote ~4 times the table to the WAL for 150,000 files.
+		stamps := slices.Clone(b.Stamps)
+		slices.SortFunc(stamps, func(x, y Stamp) int {
+			return cmp.Or(cmp.Compare(int64(x.Dev), int64(y.Dev)), cmp.Compare(int64(x.Ino), int64(y.Ino)))
+		})
+		for _, c := range stamps {
 			if _, err := st.ExecContext(ctx, c.MtimeNs, c.CtimeNs, int64(c.Dev), int64(c.Ino), c.Offset, int64(c.FPHead), int64(c.TailHash)); err != nil {
 				st.Close()
 				return res, fmt.Errorf("write checkpoint stamp of file %d:%d: %w", c.Dev, c.Ino, err)
