@@ -62,24 +62,18 @@ func (s *clawdbotSource) discover(f *finder) unit {
 			continue
 		}
 		u.dirs = append(u.dirs, ad, sd)
-		addSessionsDir(f, &u, sd)
+		addSessionsDir(&u, sd)
 	}
 	return u
 }
 
-// addSessionsDir adds a sessions directory's transcripts and store.
-func addSessionsDir(f *finder, u *unit, sd string) {
-	for _, e := range f.listDir(sd) {
-		if e.IsDir() {
-			continue
-		}
-		p := filepath.Join(sd, e.Name())
-		if e.Name() == "sessions.json" {
-			u.stores = append(u.stores, p)
-		} else if isTranscript(e.Name()) {
-			u.items = append(u.items, p)
-		}
+// addSessionsDir adds a sessions directory's store and, to be listed when
+// they are read, its transcripts.
+func addSessionsDir(u *unit, sd string) {
+	if fi, err := os.Lstat(filepath.Join(sd, "sessions.json")); err == nil && !fi.IsDir() {
+		u.stores = append(u.stores, filepath.Join(sd, "sessions.json"))
 	}
+	u.lists = append(u.lists, sd)
 }
 
 func (s *clawdbotSource) changed(m *Monitor, ev fsnotify.Event, ch *changes) {

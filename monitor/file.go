@@ -31,10 +31,12 @@ type fileState struct {
 	// events are keyed by when the log has no id field.
 	firstLine uint64
 	badLogged int64
-	// mtime is the modification time seen when the file was last verified;
-	// the no-open fast path requires it unchanged, so a rewrite in place to
-	// exactly the same size is still noticed.
-	mtime time.Time
+	// mtime and ctime (UnixNano) are the times seen when the file was last
+	// verified (verified says it was); the no-open fast path requires both
+	// unchanged, so a rewrite in place to exactly the same size, even with
+	// its mtime set back, is still noticed.
+	mtime, ctime int64
+	verified     bool
 	// partial is how many bytes past the checkpoint (when it was at
 	// partialAt) were scanned without finding a '\n': an unterminated last
 	// line. The next read looks for its newline only in the bytes the file
@@ -177,14 +179,42 @@ func (m *Monitor) filePending(path string) int64 {
 	return max(fi.Size()-off, 0)
 }
 
+// stampMargin is how much older than the moment a file was stat'ed its
+// change time must be for that stat to be stored as the file's stamp.
+// Timestamps advance in ticks (a jiffy on Linux; a second, or two, on some
+// file systems): a same-size rewrite in the tick of the stat would leave
+// both times as they were, so a stamp is stored only when any change after
+// the stat must show as a later ctime. Files written just before they were
+// read (all of a live run's) are stored unstamped and verified by reading at
+// the next start, which stamps them then.
+var stampMargin = 2 * time.Second
+
+// stampOf is what to store of fi's times: (mtime, ctime), or (0, 0) when
+// they could not tell a later change apart. before is a time taken before
+// fi was stat'ed.
+func stampOf(fi os.FileInfo, before time.Time) (mtime, ctime int64) {
+	ct := ctimeOf(fi)
+	if ct == 0 || ct >= before.Add(-stampMargin).UnixNano() {
+		return 0, 0
+	}
+	return fi.ModTime().UnixNano(), ct
+}
+
+// onOpen, when set (by tests), is called with each file processFile opens.
+var onOpen func(path string)
+
 // processFile reads the complete lines a file gained since its checkpoint.
 func (m *Monitor) processFile(path string, src lineSource) {
-	// Fast path for the periodic rescan of quiet files: same identity, same
-	// size as consumed, nothing to open. A file seen for the first time in
-	// this process is always opened and verified, so in a backfill or the
-	// first catch-up the stat would only cost a syscall per file.
-	if _, known := m.paths[path]; (known || m.following) && m.statFast(path) {
+	// Fast path: same identity, same size as consumed, same mtime and ctime
+	// as when the file was last verified (by this process, or, stored with
+	// its checkpoint, by the one before it): nothing to open. With no stamp
+	// loaded (a first backfill) the stat would only cost a syscall a file.
+	if _, known := m.paths[path]; (known || m.following || m.stamped > 0) && m.statFast(path, src) {
 		return
+	}
+	before := time.Now() // the wall clock file times are set by, not m.now
+	if onOpen != nil {
+		onOpen(path)
 	}
 	// O_NONBLOCK: opening a FIFO named *.jsonl must not wait for a writer
 	// forever (it blocked backfill and run, SIGTERM included); regular
@@ -211,14 +241,14 @@ func (m *Monitor) processFile(path string, src lineSource) {
 	delete(m.badPaths, path)
 	id := fileIDOf(fi)
 	size := fi.Size()
+	mtime, ctime := fi.ModTime().UnixNano(), ctimeOf(fi)
 	agent := src.fileAgent(path)
 	m.cur = src.stats()
 	fs := m.files[id]
 	_, seen := m.paths[path]
 	verified := false
 	if q, ok := m.quiet.get(id); ok && fs == nil {
-		// Counted when this process first verified it (mtime set then).
-		seen = seen || q.mtime != 0
+		seen = seen || q.seen
 		var quiet bool
 		if fs, quiet, err = m.wake(f, id, q, path, size); err != nil {
 			m.log.Warn("cannot read the checkpoint of a file; will retry", "file", path, "err", err)
@@ -228,7 +258,14 @@ func (m *Monitor) processFile(path string, src lineSource) {
 			if !seen {
 				m.countFile()
 			}
-			q.mtime = fi.ModTime().UnixNano()
+			// Verified by reading after the stat: the stat can stand for
+			// it at the next start.
+			if smt, sct := stampOf(fi, before); sct != 0 {
+				m.batch.Stamps = append(m.batch.Stamps, store.Stamp{FileID: id, Offset: q.Offset, FPHead: q.FPHead,
+					TailHash: q.TailHash, MtimeNs: smt, CtimeNs: sct})
+				m.flushIfFull()
+			}
+			q.MtimeNs, q.CtimeNs, q.seen = mtime, ctime, true
 			m.quiet.set(id, q)
 			return // nothing new: nothing held but its mark
 		}
@@ -248,7 +285,10 @@ func (m *Monitor) processFile(path string, src lineSource) {
 		fs.firstLine, fs.partial = 0, 0
 	}
 	fs.cp.Path, fs.cp.Agent = path, agent
-	fs.mtime = fi.ModTime()
+	fs.mtime, fs.ctime, fs.verified = mtime, ctime, true
+	// Whatever this read commits is what the file held at the stat (a
+	// change after it would move the ctime on).
+	fs.cp.MtimeNs, fs.cp.CtimeNs = stampOf(fi, before)
 	if size <= fs.cp.Offset {
 		return
 	}
@@ -257,17 +297,26 @@ func (m *Monitor) processFile(path string, src lineSource) {
 
 // statFast reports whether a stat alone shows a file unchanged since it was
 // last read or verified.
-func (m *Monitor) statFast(path string) bool {
+func (m *Monitor) statFast(path string, src lineSource) bool {
 	fi, err := os.Stat(path)
-	if err != nil {
+	if err != nil || !fi.Mode().IsRegular() {
 		return false
 	}
 	id := fileIDOf(fi)
-	if q, ok := m.quiet.get(id); ok && q.mtime != 0 && fi.Size() == q.Offset && fi.ModTime().UnixNano() == q.mtime {
+	mtime, ctime := fi.ModTime().UnixNano(), ctimeOf(fi)
+	if q, ok := m.quiet.get(id); ok && (q.MtimeNs != 0 || q.CtimeNs != 0) && fi.Size() == q.Offset &&
+		mtime == q.MtimeNs && ctime == q.CtimeNs {
+		if !q.seen {
+			// Stamped by the process before this one: counted now.
+			m.cur = src.stats()
+			m.countFile()
+			q.seen = true
+			m.quiet.set(id, q)
+		}
 		return true
 	}
 	if pid, ok := m.paths[path]; ok && pid == id {
-		if fs := m.files[id]; fs != nil && fi.Size() == fs.scanned() && fi.ModTime().Equal(fs.mtime) {
+		if fs := m.files[id]; fs != nil && fs.verified && fi.Size() == fs.scanned() && mtime == fs.mtime && ctime == fs.ctime {
 			return true
 		}
 	}

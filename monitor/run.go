@@ -1,12 +1,15 @@
 package monitor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -31,6 +34,12 @@ type unit struct {
 	dirs   []string // directories to watch
 	stores []string // sessions.json files, read before the items
 	items  []string // files (or databases) to read, each by src
+	// lists are sessions directories whose transcripts are items too,
+	// listed only when they are read (see eachItem), so that a history of
+	// 150,000 files is never one list of paths.
+	lists []string
+	// found is how many items ingest visited (warnEmpty).
+	found int
 }
 
 // notice is a warning about what discovery or a session store showed,
@@ -106,7 +115,7 @@ func (m *Monitor) warnings() []string {
 // warnEmpty warns about a source that holds no transcript: a wrong path or
 // an unfollowed link would otherwise meter nothing in silence.
 func (m *Monitor) warnEmpty(u unit) {
-	if len(u.items) == 0 && u.where != "" {
+	if u.found == 0 && u.where != "" {
 		m.notice(notice{key: "empty\x00" + u.where, msg: "source holds no transcript; nothing is metered from it until one appears", args: []any{"looked_in", u.where}})
 	}
 }
@@ -246,14 +255,96 @@ func (m *Monitor) storeFailed(path string, err error) {
 }
 
 // pendingBytes is how much of the units' items is not read yet.
-func (m *Monitor) pendingBytes(units []unit) int64 {
+func (m *Monitor) pendingBytes(ctx context.Context, units []unit) int64 {
 	var n int64
-	for _, u := range units {
-		for _, it := range u.items {
-			n += u.src.pending(m, it)
+	for i := range units {
+		u := &units[i]
+		m.eachItem(ctx, u, func(it string) { n += u.src.pending(m, it) })
+	}
+	return n
+}
+
+// eachItem calls fn with each of u's items in path order (the order of one
+// sorted list of them all): its listed items and the transcripts of its
+// sessions directories, each directory listed when it is reached and held
+// only as its names while its items are read. It stops when ctx ends and
+// returns how many items it visited.
+func (m *Monitor) eachItem(ctx context.Context, u *unit, fn func(item string)) int {
+	keys := u.items
+	if len(u.lists) > 0 {
+		// A directory's transcripts all sort as dir + "/" + name: one key
+		// places all of them among the items.
+		keys = make([]string, 0, len(u.items)+len(u.lists))
+		keys = append(keys, u.items...)
+		for _, d := range u.lists {
+			keys = append(keys, d+string(filepath.Separator))
+		}
+		sort.Strings(keys)
+	}
+	n := 0
+	for _, k := range keys {
+		if ctx.Err() != nil {
+			return n
+		}
+		if !strings.HasSuffix(k, string(filepath.Separator)) {
+			fn(k)
+			n++
+			continue
+		}
+		names := m.listTranscripts(k[:len(k)-1])
+		for i := range names.spans {
+			if ctx.Err() != nil {
+				return n
+			}
+			fn(k + names.name(i))
+			n++
 		}
 	}
 	return n
+}
+
+// dirNames are the names of one directory's transcripts, sorted, in one
+// buffer: ~45 bytes a name instead of a path string and a DirEntry each.
+type dirNames struct {
+	buf   []byte
+	spans []nameSpan
+}
+
+type nameSpan struct{ start, end uint32 }
+
+func (d *dirNames) name(i int) string { return string(d.buf[d.spans[i].start:d.spans[i].end]) }
+
+// listTranscripts lists a sessions directory's transcripts in chunks. A
+// missing directory is empty; any other failure is noticed (an unreadable
+// sessions dir would hide billed calls) and what was listed is read.
+func (m *Monitor) listTranscripts(dir string) dirNames {
+	var d dirNames
+	f, err := os.Open(dir)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			m.notice(notice{key: "list\x00" + dir, msg: "cannot list directory; skipped", args: []any{"dir", dir, "err", err}})
+		}
+		return d
+	}
+	defer f.Close()
+	for {
+		ents, err := f.ReadDir(1024)
+		for _, e := range ents {
+			if name := e.Name(); !e.IsDir() && name != "sessions.json" && isTranscript(name) {
+				start := uint32(len(d.buf))
+				d.buf = append(d.buf, name...)
+				d.spans = append(d.spans, nameSpan{start, uint32(len(d.buf))})
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				m.notice(notice{key: "list\x00" + dir, msg: "cannot list directory; skipped", args: []any{"dir", dir, "err", err}})
+			}
+			break
+		}
+	}
+	slices.SortFunc(d.spans, func(a, b nameSpan) int { return bytes.Compare(d.buf[a.start:a.end], d.buf[b.start:b.end]) })
+	return d
 }
 
 // Backfill reads the given paths (or, with none, every configured source)
@@ -285,14 +376,16 @@ func (m *Monitor) Backfill(ctx context.Context, paths []string, total func(int64
 		return Stats{}, err
 	}
 	m.flushNotes(f)
-	for _, u := range units {
-		m.warnEmpty(u)
-	}
 	if total != nil {
-		total(m.pendingBytes(units))
+		total(m.pendingBytes(ctx, units))
 	}
 	m.startWriter()
 	m.ingest(ctx, units)
+	if ctx.Err() == nil {
+		for _, u := range units {
+			m.warnEmpty(u)
+		}
+	}
 	err := m.finish()
 	s := m.Stats()
 	s.Warnings = m.warnings()
@@ -316,14 +409,12 @@ func (m *Monitor) ingest(ctx context.Context, units []unit) {
 			m.settleIfFull()
 		}
 	}
-	for _, u := range units {
-		for _, it := range u.items {
-			if ctx.Err() != nil {
-				return
-			}
+	for i := range units {
+		u := &units[i]
+		u.found = m.eachItem(ctx, u, func(it string) {
 			u.src.read(m, it)
 			m.settleIfFull()
-		}
+		})
 	}
 }
 
@@ -449,13 +540,13 @@ func (m *Monitor) Run(ctx context.Context, ready func()) error {
 			units, f, cur = discover()
 			ws.update(cur)
 		}
-		if first {
+		m.flushNotes(f)
+		m.ingest(ctx, units)
+		if first && ctx.Err() == nil {
 			for _, u := range units {
 				m.warnEmpty(u)
 			}
 		}
-		m.flushNotes(f)
-		m.ingest(ctx, units)
 		m.flush()
 	}
 	scan()

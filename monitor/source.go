@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -203,6 +202,7 @@ func (s *stateDir) discover(f *finder) unit {
 		u.dirs = append(u.dirs, pu.dirs...)
 		u.stores = append(u.stores, pu.stores...)
 		u.items = append(u.items, pu.items...)
+		u.lists = append(u.lists, pu.lists...)
 	}
 	if !s.sqlite {
 		if dbs := openClawDatabases(s.cfg.Dir); len(dbs) > 0 {
@@ -348,8 +348,7 @@ func (m *Monitor) resolve(f *finder, paths []string) ([]unit, error) {
 			continue
 		}
 		u := unit{src: transcripts(abs), where: abs, dirs: []string{abs}}
-		addSessionsDir(f, &u, abs)
-		sort.Strings(u.items)
+		addSessionsDir(&u, abs)
 		out = append(out, u)
 	}
 	return out, nil
