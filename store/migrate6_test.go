@@ -2,34 +2,20 @@ package store_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/quotawatch/quotawatch/store"
 )
 
-// createV5 writes an empty database at schema version 5 (migrations 0001
-// to 0005, as the releases before 0006 left it), read from the migration
-// files themselves.
-func createV5(t *testing.T, path string) {
+// createV5WithACheckpoint is a schema-5 database (createV5) holding one
+// file checkpoint.
+func createV5WithACheckpoint(t *testing.T, path string) {
 	t.Helper()
-	db := openRawDB(t, path)
+	db := createV5(t, path)
 	defer db.Close()
-	for _, name := range []string{"0001_init.sql", "0002_alerts.sql", "0003_keys_and_numbers.sql", "0004_cursors.sql", "0005_nanos_and_daily.sql"} {
-		body, err := os.ReadFile(filepath.Join("migrations", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec(string(body)); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
 	if _, err := db.Exec(`INSERT INTO files (dev, ino, path, agent, session_id, fp_len, fp_head, off, tail_hash, lines, events, synthetic, bad, updated_ms)
 		VALUES (7, 42, '/s/agents/main/sessions/a.jsonl', 'main', 'a', 100, -5, 100, 9, 3, 2, 1, 0, 1)`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec("PRAGMA user_version = 5"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -41,7 +27,7 @@ func createV5(t *testing.T, path string) {
 func TestMigration0006KeepsCheckpointsWithTheirStampUnknown(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v5.db")
-	createV5(t, path)
+	createV5WithACheckpoint(t, path)
 	st, err := store.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
