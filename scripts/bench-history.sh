@@ -98,14 +98,17 @@ for n in $HISTORY; do
 	d=$tmp/h$n
 	"$tmp/qwcorpus" -out "$d" -files "$n" -size $((n / 150 + 1)) -agents 4 2>"$tmp/gen.log"
 	log "history $n: $(cat "$tmp/gen.log")"
-	rm -f "$tmp/h.db"*
+	rm -f "$tmp/h.db"* "$tmp/hb.db"*
+	# Each build over a database it wrote itself: a newer schema is refused
+	# by an older build.
 	"$BIN" --config "$d/quotawatch.yaml" --db "$tmp/h.db" backfill --no-progress "$d" >/dev/null
+	[ -z "$BASE" ] || "$BASE" --config "$d/quotawatch.yaml" --db "$tmp/hb.db" backfill --no-progress "$d" >/dev/null
 	for i in $(seq 1 "$RUNS"); do
 		for tool in qw ${BASE:+base}; do
-			b=$BIN; [ $tool = base ] && b=$BASE
+			b=$BIN; db=$tmp/h.db; [ $tool = base ] && b=$BASE && db=$tmp/hb.db
 			l=$(load)
 			t0=$(date +%s%N)
-			"$b" --config "$d/quotawatch.yaml" --db "$tmp/h.db" run >"$tmp/run.log" 2>&1 &
+			"$b" --config "$d/quotawatch.yaml" --db "$db" run >"$tmp/run.log" 2>&1 &
 			runpid=$!
 			for _ in $(seq 1 3600); do grep -q 'caught up; following' "$tmp/run.log" && break; sleep 0.05; done
 			grep -q 'caught up; following' "$tmp/run.log" || die "run never caught up ($n files)"
@@ -118,5 +121,5 @@ for n in $HISTORY; do
 			echo "| $n | $tool | $i | $(((t1 - t0) / 1000000)) | $cpu | $rss | $hwm | $l |"
 		done
 	done
-	[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$d" "$tmp/h.db"*
+	[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$d" "$tmp/h.db"* "$tmp/hb.db"*
 done
