@@ -100,6 +100,9 @@ type Monitor struct {
 	// following is set once Run's first catch-up is done: from then on a
 	// file is usually verified already and a stat can skip it.
 	following bool
+	// watched reports whether Run has a watch on a directory (nil outside
+	// Run): a poller may wait longer where file events tell of changes.
+	watched func(dir string) bool
 	// stamped is how many marks loaded from the store carry a stamp: with
 	// none (a first backfill), trying a stat before the open only costs.
 	stamped int

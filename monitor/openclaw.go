@@ -19,6 +19,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 
@@ -68,7 +70,25 @@ type ocOpen struct {
 	// they change only by a commit, so they are listed after a commit (or
 	// a failed listing), not on every read.
 	archiveRows bool
+	// hot is until when the database is polled every pollEvery: a file
+	// event on it or a commit seen lately. An event on the -wal can come
+	// before the commit it belongs to is visible (the -shm index, mapped
+	// memory, tells no watch), so the polls that follow catch it.
+	hot time.Time
+	// polled is when it was last polled.
+	polled time.Time
 }
+
+// ocPolls counts the polls of open databases (tests read it).
+var ocPolls atomic.Int64
+
+// ocHotFor is how long a database stays hot after an event or a commit;
+// ocQuietPoll is how often a quiet one in a watched directory is polled
+// (every commit writes the -wal, which the directory's watch reports).
+const (
+	ocHotFor    = 2 * time.Second
+	ocQuietPoll = time.Second
+)
 
 func newOpenClaw(c SourceConfig, st *sourceStats) statePart {
 	return &openclawSource{cfg: c, st: st, refs: map[string]ocDBRef{}, dbs: map[string]*ocOpen{}, archives: map[string]bool{}}
@@ -139,11 +159,13 @@ func (s *openclawSource) changed(m *Monitor, ev fsnotify.Event, ch *changes) {
 	if strings.HasPrefix(base, "openclaw-agent") && (strings.HasSuffix(base, ".sqlite") || strings.HasSuffix(base, ".sqlite-wal")) {
 		db := strings.TrimSuffix(name, "-wal")
 		if _, ok := s.refs[db]; ok {
+			s.heat(db)
 			ch.add(db)
 			return
 		}
 		if real, err := filepath.EvalSymlinks(db); err == nil {
 			if _, ok := s.refs[real]; ok {
+				s.heat(real)
 				ch.add(real)
 				return
 			}
@@ -176,16 +198,50 @@ func (s *openclawSource) changed(m *Monitor, ev fsnotify.Event, ch *changes) {
 
 func (s *openclawSource) pending(*Monitor, string) int64 { return 0 }
 
-// poll asks every open database whether another connection committed
-// (PRAGMA data_version: no table is read) and marks the changed ones.
+// heat marks an open database as just touched (see ocOpen.hot).
+func (s *openclawSource) heat(db string) {
+	if o := s.dbs[db]; o != nil {
+		o.hot = time.Now().Add(ocHotFor)
+	}
+}
+
+// due reports whether an open database needs a poll at now: while hot,
+// where no watch covers its directory, and at least every ocQuietPoll.
+func (s *openclawSource) due(m *Monitor, p string, o *ocOpen, now time.Time) bool {
+	return now.Before(o.hot) || m.watched == nil || !m.watched(filepath.Dir(p)) || now.Sub(o.polled) >= ocQuietPoll-pollEvery/2
+}
+
+// poll asks every open database that is due whether another connection
+// committed (PRAGMA data_version: no table is read) and marks the changed
+// ones.
 func (s *openclawSource) poll(m *Monitor, ch *changes) {
+	now := time.Now()
 	for p, o := range s.dbs {
+		if !s.due(m, p, o, now) {
+			continue
+		}
+		o.polled = now
+		ocPolls.Add(1)
 		changed, err := o.db.Changed(context.Background())
 		if err != nil || changed {
 			o.dirty = true
+			o.hot = now.Add(ocHotFor)
 			ch.add(p)
 		}
 	}
+}
+
+// pollAfter is pollEvery while any database is due soon, else the time
+// until the first quiet one is.
+func (s *openclawSource) pollAfter(m *Monitor, now time.Time) time.Duration {
+	next := time.Hour
+	for p, o := range s.dbs {
+		if now.Before(o.hot) || m.watched == nil || !m.watched(filepath.Dir(p)) {
+			return pollEvery
+		}
+		next = min(next, max(o.polled.Add(ocQuietPoll).Sub(now), pollEvery))
+	}
+	return next
 }
 
 // read reads one database from its cursor to its end, then any archive
@@ -223,6 +279,9 @@ func (s *openclawSource) read(m *Monitor, item string) {
 			m.log.Warn("OpenClaw agent database changed under its path; it will be opened again", "db", item, "err", err)
 		}
 		return
+	}
+	if changed {
+		o.hot = time.Now().Add(ocHotFor)
 	}
 	if changed || o.dirty || !o.read {
 		if !s.readDB(ctx, m, ref, o) {

@@ -579,23 +579,48 @@ func (m *Monitor) Run(ctx context.Context, ready func()) error {
 			pollers = append(pollers, p)
 		}
 	}
+	// The poll waits as long as the pollers allow (a quiet, watched
+	// database a second; one an event or a commit just touched, or in an
+	// unwatched directory, pollEvery): ten wake-ups a second were the idle
+	// CPU of following quiet databases.
+	m.watched = func(dir string) bool { _, ok := ws.path[dir]; return ok }
 	var pollC <-chan time.Time
+	var pt *time.Timer
+	var pollDue time.Time
+	replan := func() {
+		if pt == nil {
+			return
+		}
+		now := time.Now()
+		next := time.Hour
+		for _, p := range pollers {
+			next = min(next, max(p.pollAfter(m, now), pollEvery))
+		}
+		if due := now.Add(next); pollDue.IsZero() || due.Before(pollDue) || !pollDue.After(now) {
+			pollDue = due
+			pt.Reset(next)
+		}
+	}
 	if len(pollers) > 0 {
-		pt := time.NewTicker(pollEvery)
+		pt = time.NewTimer(pollEvery)
 		defer pt.Stop()
 		pollC = pt.C
+		pollDue = time.Now().Add(pollEvery)
 	}
 	ch := newChanges()
 	for {
+		replan() // what the last pass read or heard may want a poll sooner
 		select {
 		case <-ctx.Done():
 			return m.finish()
 		case <-pollC:
+			pollDue = time.Time{}
 			for _, p := range pollers {
 				ch.src = p.(Source)
 				p.poll(m, ch)
 			}
 			ch.src = nil
+			replan()
 			if len(ch.items) == 0 && !ch.rescan {
 				continue
 			}

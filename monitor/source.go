@@ -67,14 +67,17 @@ type Source interface {
 	stats() *sourceStats
 }
 
-// poller is a source that is also polled every pollEvery between file
-// events, for changes no file event shows.
+// poller is a source that is also polled between file events, for
+// changes no file event shows.
 type poller interface {
 	poll(m *Monitor, ch *changes)
+	// pollAfter is how long after now the poller next needs a poll.
+	pollAfter(m *Monitor, now time.Time) time.Duration
 }
 
-// pollEvery is how often pollers are asked; an OpenClaw commit is seen
-// within it even when no file event tells of it.
+// pollEvery is the shortest wait between polls: an OpenClaw commit that
+// an event announced before it became visible, or in a directory no
+// watch covers, is seen within it.
 const pollEvery = 100 * time.Millisecond
 
 // changes collects what file events said may have changed, for one pass
@@ -229,6 +232,22 @@ func (s *stateDir) poll(m *Monitor, ch *changes) {
 			pp.poll(m, ch)
 		}
 	}
+}
+
+// pollAfter is the soonest any poller part needs a poll.
+func (s *stateDir) pollAfter(m *Monitor, now time.Time) time.Duration {
+	next := time.Duration(-1)
+	for _, p := range s.parts {
+		if pp, ok := p.(poller); ok {
+			if d := pp.pollAfter(m, now); next < 0 || d < next {
+				next = d
+			}
+		}
+	}
+	if next < 0 {
+		return time.Hour
+	}
+	return next
 }
 
 func (s *stateDir) pending(m *Monitor, item string) int64 { return s.part(item).pending(m, item) }
