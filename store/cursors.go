@@ -39,7 +39,13 @@ func writeCursors(ctx context.Context, tx *sql.Tx, cs []Cursor) error {
 
 // Cursors returns every stored cursor.
 func (s *Store) Cursors(ctx context.Context) ([]Cursor, error) {
-	rows, err := s.w.QueryContext(ctx, `SELECT source, item, state, updated_ms FROM cursors ORDER BY source, item`)
+	return readCursors(ctx, s.w, "state")
+}
+
+// readCursors reads the cursors through db (the writer's connection, or
+// the reader pool), with state the column expression for their state.
+func readCursors(ctx context.Context, db *sql.DB, state string) ([]Cursor, error) {
+	rows, err := db.QueryContext(ctx, `SELECT source, item, `+state+`, updated_ms FROM cursors ORDER BY source, item`)
 	if err != nil {
 		return nil, fmt.Errorf("read cursors: %w", err)
 	}

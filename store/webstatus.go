@@ -138,26 +138,11 @@ func (s *Store) LastActiveDays(ctx context.Context, period string) (map[string]s
 	return out, nil
 }
 
-// CursorStatuses is Cursors read through the reader pool: the dashboard
-// must never wait for, or hold up, the ingest writer's one connection.
+// CursorStatuses is Cursors read through the reader pool, without their
+// state: the dashboard must never wait for, or hold up, the ingest
+// writer's one connection.
 func (s *Store) CursorStatuses(ctx context.Context) ([]Cursor, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT source, item, '', updated_ms FROM cursors ORDER BY source, item`)
-	if err != nil {
-		return nil, fmt.Errorf("read cursors: %w", err)
-	}
-	defer rows.Close()
-	var out []Cursor
-	for rows.Next() {
-		var c Cursor
-		if err := rows.Scan(&c.Source, &c.Item, &c.State, &c.UpdatedMs); err != nil {
-			return nil, fmt.Errorf("read cursors: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read cursors: %w", err)
-	}
-	return out, nil
+	return readCursors(ctx, s.r, "''")
 }
 
 // Ping checks that the database answers a read.
