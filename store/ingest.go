@@ -1336,6 +1336,14 @@ const dailyPending = "daily_pending"
 // from the stored one, or when events stored before schema 5 still need
 // their day; changed reports only the former.
 func (s *Store) Reattribute(ctx context.Context, fingerprint string, customerOf func(Session) string, dayOf DayFunc) (changed bool, err error) {
+	defer func() {
+		// A context that ends mid-way makes database/sql roll the
+		// transaction back and close its statements, and the next step
+		// fails with "sql: statement is closed": the cause is the stop.
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("re-attribution stopped: %w (%w)", ctx.Err(), err)
+		}
+	}()
 	old, err := s.Meta(ctx, "attribution")
 	if err != nil {
 		return false, err

@@ -185,7 +185,11 @@ func TestE2ESIGTERMBeforeWorkBeginsIsACleanStop(t *testing.T) {
 		}
 		// Delays skewed short: most stops land in the open, migration,
 		// checkpoint and session reads that come before any ingest.
-		time.Sleep(time.Duration(rng.IntN(40)*rng.IntN(40)) * 50 * time.Microsecond)
+		// Every other stop comes at once: on a quiet host the catch-up
+		// of this fixture can finish within the shortest delays.
+		if i%2 != 0 {
+			time.Sleep(time.Duration(rng.IntN(40)*rng.IntN(40)) * 50 * time.Microsecond)
+		}
 		code := p.signal(t, syscall.SIGTERM, 30*time.Second)
 		if code != 0 {
 			t.Fatalf("stop %d: SIGTERM early in run: exit %d, want 0\nstderr:\n%s", i, code, p.stderr.String())
