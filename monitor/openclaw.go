@@ -205,10 +205,16 @@ func (s *openclawSource) heat(db string) {
 	}
 }
 
-// due reports whether an open database needs a poll at now: while hot,
-// where no watch covers its directory, and at least every ocQuietPoll.
+// fast reports whether an open database is polled every pollEvery: while
+// hot, or where no watch covers its directory.
+func (s *openclawSource) fast(m *Monitor, p string, o *ocOpen, now time.Time) bool {
+	return now.Before(o.hot) || m.watched == nil || !m.watched(filepath.Dir(p))
+}
+
+// due reports whether an open database needs a poll at now: when fast, and
+// at least every ocQuietPoll.
 func (s *openclawSource) due(m *Monitor, p string, o *ocOpen, now time.Time) bool {
-	return now.Before(o.hot) || m.watched == nil || !m.watched(filepath.Dir(p)) || now.Sub(o.polled) >= ocQuietPoll-pollEvery/2
+	return s.fast(m, p, o, now) || now.Sub(o.polled) >= ocQuietPoll-pollEvery/2
 }
 
 // poll asks every open database that is due whether another connection
@@ -236,7 +242,7 @@ func (s *openclawSource) poll(m *Monitor, ch *changes) {
 func (s *openclawSource) pollAfter(m *Monitor, now time.Time) time.Duration {
 	next := time.Hour
 	for p, o := range s.dbs {
-		if now.Before(o.hot) || m.watched == nil || !m.watched(filepath.Dir(p)) {
+		if s.fast(m, p, o, now) {
 			return pollEvery
 		}
 		next = min(next, max(o.polled.Add(ocQuietPoll).Sub(now), pollEvery))
