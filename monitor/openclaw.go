@@ -60,6 +60,7 @@ type openclawSource struct {
 
 // ocOpen is one open agent database and what was learned of it.
 type ocOpen struct {
+	// db is nil once a backfill has closed it (see read).
 	db *ocDB
 	// read says a complete read happened in this process: after that, an
 	// unchanged data_version means nothing to do.
@@ -223,7 +224,7 @@ func (s *openclawSource) due(m *Monitor, p string, o *ocOpen, now time.Time) boo
 func (s *openclawSource) poll(m *Monitor, ch *changes) {
 	now := time.Now()
 	for p, o := range s.dbs {
-		if !s.due(m, p, o, now) {
+		if o.db == nil || !s.due(m, p, o, now) {
 			continue
 		}
 		o.polled = now
@@ -242,6 +243,9 @@ func (s *openclawSource) poll(m *Monitor, ch *changes) {
 func (s *openclawSource) pollAfter(m *Monitor, now time.Time) time.Duration {
 	next := time.Hour
 	for p, o := range s.dbs {
+		if o.db == nil {
+			continue
+		}
 		if s.fast(m, p, o, now) {
 			return pollEvery
 		}
@@ -260,7 +264,7 @@ func (s *openclawSource) read(m *Monitor, item string) {
 		return
 	}
 	o := s.dbs[item]
-	if o == nil {
+	if o == nil || o.db == nil {
 		db, err := openOCDB(item, ref.Agent)
 		if err != nil {
 			var us *UnknownSchemaError
@@ -270,10 +274,13 @@ func (s *openclawSource) read(m *Monitor, item string) {
 			m.unreadable(item, "cannot read OpenClaw agent database; skipped", "err", err)
 			return
 		}
-		o = &ocOpen{db: db}
-		s.dbs[item] = o
-		s.st.databases.Add(1)
-		m.stats.files.Add(1)
+		if o == nil {
+			o = &ocOpen{}
+			s.dbs[item] = o
+			s.st.databases.Add(1)
+			m.stats.files.Add(1)
+		}
+		o.db = db
 	}
 	changed, err := o.db.Changed(ctx)
 	if err != nil {
@@ -296,6 +303,17 @@ func (s *openclawSource) read(m *Monitor, item string) {
 		o.read, o.dirty, o.archiveRows = true, false, true
 	}
 	s.readArchives(ctx, m, ref, o)
+	if m.follow.worker == nil {
+		// A backfill (Run starts its session-store worker before its first
+		// read) reads each database once: its connection and the C heap
+		// that holds OpenClaw's schema and the page cache go now, not at
+		// exit, so a state of many agent databases never holds them all
+		// (3 agent databases: 4-5 MiB of the backfill's peak RSS). A
+		// second read, should a database be named twice, opens it again
+		// and goes on from its cursor.
+		o.db.Close()
+		o.db = nil
+	}
 }
 
 // readDB reads the rows past the cursor. The sessions' keys and peers are

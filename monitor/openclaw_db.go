@@ -441,11 +441,14 @@ type ocDB struct {
 	Version int
 
 	db *sql.DB
-	// watch is a connection of its own for PRAGMA data_version, which
+	// conn is the database's one connection, held from open to Close:
+	// every read goes through it, and so does PRAGMA data_version, which
 	// compares commits by *other* connections with this connection's last
-	// look: on a pooled connection the answer would depend on which
-	// connection the pool handed out.
-	watch  *sql.Conn
+	// look (on a pooled connection the answer would depend on which one
+	// the pool handed out). Each connection parses OpenClaw's schema (189
+	// objects) into its own C heap: one instead of the two a pool beside a
+	// watch connection used was 0.4 MiB per database.
+	conn   *sql.Conn
 	lastDV int64
 	haveDV bool
 	// What the last PRAGMA data_version saw of the database and its -wal
@@ -587,10 +590,8 @@ func openOCDB(path, agent string) (*ocDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open openclaw agent database %s: %w", path, err)
 	}
-	// The watch connection, the reading one and one spare for a caller
-	// that interleaves Sessions with a read.
-	db.SetMaxOpenConns(3)
-	db.SetMaxIdleConns(3)
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
 	d := &ocDB{Path: path, Agent: agent, db: db, token: ocNextToken.Add(1)}
 	ocCollectors.Store(d.token, d)
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
@@ -598,6 +599,10 @@ func openOCDB(path, agent string) (*ocDB, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if d.conn, err = db.Conn(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open openclaw agent database %s: %w", path, err)
+	}
 	if err := d.init(ctx); err != nil {
 		d.Close()
 		return nil, err
@@ -611,7 +616,7 @@ func (d *ocDB) init(ctx context.Context) error {
 	var metaVersion, created int64
 	haveMeta := false
 	err := ocRetry(ctx, func() error {
-		err := d.db.QueryRowContext(ctx, `SELECT role, schema_version, coalesce(agent_id, ''), created_at FROM schema_meta WHERE meta_key = 'primary'`).
+		err := d.conn.QueryRowContext(ctx, `SELECT role, schema_version, coalesce(agent_id, ''), created_at FROM schema_meta WHERE meta_key = 'primary'`).
 			Scan(&role, &metaVersion, &agentID, &created)
 		switch {
 		case err == nil:
@@ -626,7 +631,7 @@ func (d *ocDB) init(ctx context.Context) error {
 	}
 	var userVersion int64
 	if err := ocRetry(ctx, func() error {
-		return d.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&userVersion)
+		return d.conn.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&userVersion)
 	}); err != nil {
 		return fmt.Errorf("read user_version of openclaw agent database %s: %w", d.Path, err)
 	}
@@ -652,7 +657,7 @@ func (d *ocDB) init(ctx context.Context) error {
 	d.tables = map[string]bool{}
 	cols := map[string]bool{}
 	err = ocRetry(ctx, func() error {
-		rows, err := d.db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table'`)
+		rows, err := d.conn.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table'`)
 		if err != nil {
 			return err
 		}
@@ -668,7 +673,7 @@ func (d *ocDB) init(ctx context.Context) error {
 			return err
 		}
 		rows.Close()
-		rows, err = d.db.QueryContext(ctx, `SELECT name FROM pragma_table_info('transcript_events')`)
+		rows, err = d.conn.QueryContext(ctx, `SELECT name FROM pragma_table_info('transcript_events')`)
 		if err != nil {
 			return err
 		}
@@ -693,18 +698,14 @@ func (d *ocDB) init(ctx context.Context) error {
 	// Compressed rows exist since schema 23; read the columns that exist
 	// rather than trust the version number alone.
 	d.hasZstd = cols["event_zstd"] && cols["event_utf8_bytes"]
-
-	if d.watch, err = d.db.Conn(ctx); err != nil {
-		return fmt.Errorf("open openclaw agent database %s: %w", d.Path, err)
-	}
 	return nil
 }
 
 // Close releases the connections.
 func (d *ocDB) Close() error {
 	ocCollectors.Delete(d.token)
-	if d.watch != nil {
-		d.watch.Close()
+	if d.conn != nil {
+		d.conn.Close()
 	}
 	return d.db.Close()
 }
@@ -759,7 +760,7 @@ func (d *ocDB) Changed(ctx context.Context) (bool, error) {
 	var v int64
 	d.asks++
 	if err := ocRetry(ctx, func() error {
-		return d.watch.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
+		return d.conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
 	}); err != nil {
 		return false, fmt.Errorf("read data_version of openclaw agent database %s: %w", d.Path, err)
 	}
@@ -812,7 +813,7 @@ func (d *ocDB) Sessions(ctx context.Context) (map[string]ocSession, error) {
 	out := map[string]ocSession{}
 	err := ocRetry(ctx, func() error {
 		clear(out)
-		tx, err := d.db.BeginTx(ctx, nil)
+		tx, err := d.conn.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
@@ -927,7 +928,7 @@ func (d *ocDB) Sessions(ctx context.Context) (map[string]ocSession, error) {
 	return out, nil
 }
 
-// ocQuerier is what ocEach needs from a *sql.Tx or *sql.DB.
+// ocQuerier is what ocEach needs from a *sql.Tx or *sql.Conn.
 type ocQuerier interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
@@ -1004,7 +1005,7 @@ func (d *ocDB) readBatch(ctx context.Context, cur, base ocCursor, limit int, las
 	d.raw = d.raw[:0]
 	d.arena = d.arena[:0]
 	d.full = false
-	tx, err := d.db.BeginTx(ctx, nil)
+	tx, err := d.conn.BeginTx(ctx, nil)
 	if err != nil {
 		return cur, err
 	}
@@ -1398,7 +1399,7 @@ func (d *ocDB) Archives(ctx context.Context, skip func(ocArchive) bool, fn func(
 	var refs []ref
 	collect := func(q, table string, scan func(*sql.Rows, *ref) error) error {
 		return ocRetry(ctx, func() error {
-			return ocEach(ctx, d.db, q, func(r *sql.Rows) error {
+			return ocEach(ctx, d.conn, q, func(r *sql.Rows) error {
 				var x ref
 				x.table = table
 				if err := scan(r, &x); err != nil {
@@ -1433,7 +1434,7 @@ func (d *ocDB) Archives(ctx context.Context, skip func(ocArchive) bool, fn func(
 		var blob []byte
 		err := ocRetry(ctx, func() error {
 			q := `SELECT archive_blob FROM ` + x.table + ` WHERE session_id = ? AND generation = ?`
-			return d.db.QueryRowContext(ctx, q, x.a.SessionID, x.gen).Scan(&blob)
+			return d.conn.QueryRowContext(ctx, q, x.a.SessionID, x.gen).Scan(&blob)
 		})
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // deleted by OpenClaw's retention since the listing

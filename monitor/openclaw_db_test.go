@@ -1359,7 +1359,7 @@ func BenchmarkOpenClawReadFloor(b *testing.B) {
 		b.SetBytes(bytesTotal)
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			rows, err := d.db.QueryContext(ctx, `SELECT rowid, session_id, seq, created_at, event_json, event_zstd, event_utf8_bytes FROM transcript_events ORDER BY rowid`)
+			rows, err := d.conn.QueryContext(ctx, `SELECT rowid, session_id, seq, created_at, event_json, event_zstd, event_utf8_bytes FROM transcript_events ORDER BY rowid`)
 			if err != nil {
 				b.Fatal(err)
 			}
