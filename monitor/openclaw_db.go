@@ -433,8 +433,9 @@ func ocReadOwnership(path string) (ocOwnership, error) {
 }
 
 // ocDB is one open agent database. Its methods are for one goroutine at a
-// time (the reader's); they never write and never leave a read transaction
-// open when they return.
+// time (the reader's): they share one connection (see conn). They never
+// write and never leave a read transaction open when they return, nor
+// while a callback of theirs runs.
 type ocDB struct {
 	Path    string
 	Agent   string
@@ -701,7 +702,7 @@ func (d *ocDB) init(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the connections.
+// Close releases the connection.
 func (d *ocDB) Close() error {
 	ocCollectors.Delete(d.token)
 	if d.conn != nil {
@@ -1274,8 +1275,8 @@ func (d *ocDB) marks(ctx context.Context, tx *sql.Tx, top int64) ([]ocMark, erro
 // The cap limit makes a row that inflates past its declared size fail
 // instead of allocating. One decoder state (concurrency 1), kept small
 // (low memory), is enough: rows are inflated by the one reader goroutine,
-// and GOMAXPROCS decoder states only held memory (1-3 MiB of the 300 MiB
-// backfill's peak RSS) and cost a channel hand-off per row.
+// and GOMAXPROCS decoder states only held memory (about 1 MiB of the 300
+// MiB backfill's peak RSS).
 var ocRowDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
 	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecodeAllCapLimit(true),
 		zstd.WithDecoderMaxMemory(ocMaxEventBytes))
