@@ -66,8 +66,20 @@ type followState struct {
 func (m *Monitor) storeReader() *storeReader {
 	if m.follow.rd == nil {
 		m.follow.rd = newStoreReader()
+		m.follow.rd.prior = m.storedEntries
 	}
 	return m.follow.rd
+}
+
+// storedEntries calls fn with what each session of agent that the store
+// holds as attributed by a session store was attributed from. Called from
+// the store worker: it reads only the store.
+func (m *Monitor) storedEntries(ctx context.Context, agent string, fn func(storeEntry)) error {
+	return m.st.EachSessionOf(ctx, agent, originStore, func(x store.Session) {
+		if x.Hint == "" { // learn from a store sets no hint; anything else is not what it set
+			fn(storeEntry{SessionID: x.SessionID, Key: x.Key, Channel: x.Channel, Peer: x.Peer})
+		}
+	})
 }
 
 // keep records a warning for the summary, once per key, and reports
@@ -214,6 +226,9 @@ func (m *Monitor) applyStore(ctx context.Context, path string) {
 func (m *Monitor) applyStoreResult(res storeResult) {
 	m.log.Debug("session store read", "file", res.path, "bytes", res.bytes, "entries_parsed", res.parsed,
 		"sessions_changed", len(res.entries), "took", res.took, "err", res.err)
+	if res.priorErr != nil && !errors.Is(res.priorErr, context.Canceled) {
+		m.log.Warn("cannot read the sessions the store holds; every session store entry is applied again", "file", res.path, "err", res.priorErr)
+	}
 	if res.err != nil {
 		if errors.Is(res.err, context.Canceled) || errors.Is(res.err, context.DeadlineExceeded) {
 			delete(m.stores, res.path) // not a verdict on the file
