@@ -178,6 +178,7 @@ func (s *quietSet) merge() {
 		recs = slices.DeleteFunc(recs, func(r quietRec) bool { return r.dead() })
 		s.dead = 0
 	}
+	recs = roomFor(recs, len(s.added))
 	for id, q := range s.added {
 		if r, ok := s.pack(id, q); ok {
 			recs = append(recs, r)
@@ -187,5 +188,5 @@ func (s *quietSet) merge() {
 	}
 	s.added = map[store.FileID]quietFile{} // clear would keep its size
 	slices.SortFunc(recs, cmpRec)
-	s.recs = slices.Clip(recs)
+	s.recs = recs
 }

@@ -617,8 +617,17 @@ func (r *storeReader) readStream(ctx context.Context, path string, src io.Reader
 		keys[w] = keys[i]
 		w++
 	}
-	c.keys, c.sessions = keys[:w], sessions
+	c.keys, c.sessions = fitted(keys[:w]), fitted(sessions)
 	return res
+}
+
+// fitted is s, copied to its length when appends (a first read's) left
+// more than 1/32 of it unused: what a read keeps is kept until the next.
+func fitted[E any](s []E) []E {
+	if cap(s)-len(s) <= len(s)/32+16 {
+		return s
+	}
+	return slices.Clone(s)
 }
 
 func (c *storeCache) key(h uint64) (keyMark, bool) {
