@@ -71,3 +71,23 @@ func TestRestartStillAppliesASessionStoreEntryChangedWhileDown(t *testing.T) {
 		t.Errorf("after the change while down: %+v", got)
 	}
 }
+
+// TestASessionWhoseHashIsStoredButNotItselfIsNew: the stored-session set
+// holds 32-bit hashes, so a session never stored can share one with a
+// stored session; the store is then asked, finds nothing, and the session
+// is new (attributed by its agent, written with the next batch).
+func TestASessionWhoseHashIsStoredButNotItselfIsNew(t *testing.T) {
+	h := newHarness(t)
+	st := h.open()
+	defer st.Close()
+	failed := func(err error) { t.Errorf("read back: %v", err) }
+	s, err := newStoredSessions(context.Background(), h.attr, st, failed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stored.sorted = append(s.stored.sorted, s.hash("ops", "ghost")) // as if a stored session shared it
+	st0 := s.get("ops", "ghost", 1)
+	if st0.Origin != originName || st0.Customer != "salon" || !st0.dirty {
+		t.Errorf("session sharing a stored hash: %+v; want a new session of agent ops, billed to salon, to be written", st0)
+	}
+}
