@@ -250,7 +250,8 @@ func (m *Monitor) processFile(path string, src lineSource) {
 	if q, ok := m.quiet.get(id); ok && fs == nil {
 		seen = seen || q.seen
 		var quiet bool
-		if fs, quiet, err = m.wake(f, id, q, path, size); err != nil {
+		var mark store.Checkpoint
+		if fs, mark, quiet, err = m.wake(f, id, q, path, size); err != nil {
 			m.log.Warn("cannot read the checkpoint of a file; will retry", "file", path, "err", err)
 			return
 		}
@@ -261,8 +262,8 @@ func (m *Monitor) processFile(path string, src lineSource) {
 			// Verified by reading after the stat: the stat can stand for
 			// it at the next start.
 			if smt, sct := stampOf(fi, before); sct != 0 {
-				m.batch.Stamps = append(m.batch.Stamps, store.Stamp{FileID: id, Offset: q.Offset, FPHead: q.FPHead,
-					TailHash: q.TailHash, MtimeNs: smt, CtimeNs: sct})
+				m.batch.Stamps = append(m.batch.Stamps, store.Stamp{FileID: id, Offset: q.Offset, FPHead: mark.FPHead,
+					TailHash: mark.TailHash, MtimeNs: smt, CtimeNs: sct})
 				m.flushIfFull()
 			}
 			q.MtimeNs, q.CtimeNs, q.seen = mtime, ctime, true
@@ -331,34 +332,40 @@ func (m *Monitor) countFile() {
 }
 
 // wake verifies a quiet file against its mark. quiet says it is unchanged
-// (nothing read back); otherwise fs is its state, held again: the stored
-// checkpoint when the file still is what was read, else a fresh one.
-func (m *Monitor) wake(f *os.File, id store.FileID, q quietFile, path string, size int64) (fs *fileState, quiet bool, err error) {
-	mark := store.Checkpoint{FileID: id, FPLen: q.FPLen, FPHead: q.FPHead, Offset: q.Offset, TailHash: q.TailHash}
-	if !stillValid(f, &mark, size) {
+// (mark is then its stored checkpoint, whose fingerprints a stamp
+// repeats); otherwise fs is its state, held again: the stored checkpoint
+// when the file still is what was read, else a fresh one. The mark holds
+// no fingerprints: they are read back with the checkpoint the mark was
+// taken from, one point query for a file whose stat differs from its mark.
+func (m *Monitor) wake(f *os.File, id store.FileID, q quietFile, path string, size int64) (fs *fileState, mark store.Checkpoint, quiet bool, err error) {
+	cp, ok, err := m.st.Checkpoint(context.Background(), id)
+	if err != nil {
+		return nil, mark, false, err
+	}
+	if !ok || cp.Offset != q.Offset {
+		// The mark of a file nothing was committed for (read to offset 0,
+		// or never stored): read it from the start; ids prevent double
+		// counting.
+		m.quiet.delete(id)
+		fs = &fileState{cp: store.Checkpoint{FileID: id, SessionID: sessionIDFromName(path)}}
+		m.files[id] = fs
+		return fs, mark, false, nil
+	}
+	cp.FileID = id
+	if !stillValid(f, &cp, size) {
 		m.log.Info("file was rewritten or replaced; reading it again from the start (ids prevent double counting)", "file", path)
 		m.quiet.delete(id)
 		fs = &fileState{cp: store.Checkpoint{FileID: id, SessionID: sessionIDFromName(path)}}
 		m.files[id] = fs
-		return fs, false, nil
+		return fs, mark, false, nil
 	}
 	if size == q.Offset {
-		return nil, true, nil
-	}
-	cp, ok, err := m.st.Checkpoint(context.Background(), id)
-	if err != nil {
-		return nil, false, err
-	}
-	if !ok || cp.FPLen != q.FPLen || cp.FPHead != q.FPHead || cp.Offset != q.Offset || cp.TailHash != q.TailHash {
-		// The mark of a file nothing was committed for (read to offset 0,
-		// or never stored): read it from the start; ids prevent double
-		// counting.
-		cp = store.Checkpoint{FileID: id, SessionID: sessionIDFromName(path)}
+		return nil, cp, true, nil
 	}
 	m.quiet.delete(id)
 	fs = &fileState{cp: cp}
 	m.files[id] = fs
-	return fs, false, nil
+	return fs, mark, false, nil
 }
 
 // The read buffer and the parser (with its JSON arena) are reused from

@@ -1297,6 +1297,30 @@ func (s *Store) EachSessionID(ctx context.Context, fn func(agent, sessionID stri
 	return nil
 }
 
+// EachSessionOf calls fn with every stored session of agent whose
+// attribution came from origin, streaming (one range of the primary key:
+// a restart compares a session store's entries with these in one pass
+// instead of reading each session back).
+func (s *Store) EachSessionOf(ctx context.Context, agent, origin string, fn func(Session)) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT session_id, session_key, channel, peer, hint, customer, first_ms
+		FROM sessions WHERE agent = ? AND origin = ?`, agent, origin)
+	if err != nil {
+		return fmt.Errorf("read sessions of agent %s: %w", agent, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		x := Session{Agent: agent, Origin: origin}
+		if err := rows.Scan(&x.SessionID, &x.Key, &x.Channel, &x.Peer, &x.Hint, &x.Customer, &x.FirstMs); err != nil {
+			return fmt.Errorf("read sessions of agent %s: %w", agent, err)
+		}
+		fn(x)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read sessions of agent %s: %w", agent, err)
+	}
+	return nil
+}
+
 // Session returns one stored session; ok is false when it was never stored.
 func (s *Store) Session(ctx context.Context, agent, sessionID string) (x Session, ok bool, err error) {
 	err = s.r.QueryRowContext(ctx, `SELECT session_key, channel, peer, hint, origin, customer, first_ms
