@@ -127,11 +127,14 @@ type Monitor struct {
 	// spare are committed batches handed back by the writer for flush to
 	// refill, so a backfill does not allocate (and collect) a new
 	// BatchEvents-long slice for every batch.
-	spare    chan *store.Batch
-	wg       sync.WaitGroup
-	writeErr atomic.Value
-	health   health // what Health reports (readiness)
-	refused  int64  // events the store rejected so far (writer goroutine only)
+	spare chan *store.Batch
+	// flushed and made count the batches flush handed to the writer and
+	// the ones newBatch had to allocate (the reader goroutine's only).
+	flushed, made int
+	wg            sync.WaitGroup
+	writeErr      atomic.Value
+	health        health // what Health reports (readiness)
+	refused       int64  // events the store rejected so far (writer goroutine only)
 }
 
 // New creates a monitor over an open store.
@@ -299,20 +302,52 @@ type job struct {
 	done chan struct{}
 }
 
+// spareIdle is how long the writer waits for work before it drops the
+// spare batches: a backfill or catch-up keeps it busy, and a following run
+// must not hold three BatchEvents-long arrays while it waits for lines.
+var spareIdle = time.Second
+
 func (m *Monitor) startWriter() {
 	m.batches = make(chan job, 1)
+	// Up to three batches are in flight (one filled, one queued, one being
+	// committed): with fewer spares a reader ahead of the writer found none
+	// and allocated.
+	m.spare = make(chan *store.Batch, 3)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		for j := range m.batches {
-			if j.b != nil {
-				m.commit(j.b)
-			}
-			if j.done != nil {
-				close(j.done)
+		idle := time.NewTimer(spareIdle)
+		defer idle.Stop()
+		for {
+			select {
+			case j, ok := <-m.batches:
+				if !ok {
+					return
+				}
+				if j.b != nil {
+					m.commit(j.b)
+					m.recycle(j.b)
+				}
+				if j.done != nil {
+					close(j.done)
+				}
+				idle.Reset(spareIdle)
+			case <-idle.C:
+				m.dropSpares()
 			}
 		}
 	}()
+}
+
+// dropSpares leaves the spare batches to the garbage collector.
+func (m *Monitor) dropSpares() {
+	for {
+		select {
+		case <-m.spare:
+		default:
+			return
+		}
+	}
 }
 
 // barrier returns a channel closed once everything flushed so far is committed.
@@ -394,6 +429,7 @@ func (m *Monitor) newBatch() *store.Batch {
 	case b := <-m.spare:
 		return b
 	default:
+		m.made++
 		return &store.Batch{Events: make([]store.Event, 0, m.cfg.BatchEvents)}
 	}
 }
@@ -409,6 +445,7 @@ func (m *Monitor) flush() {
 		return
 	}
 	m.batches <- job{b: m.batch}
+	m.flushed++
 	m.batch = m.newBatch()
 	m.batchBytes = 0
 }
