@@ -234,8 +234,13 @@ func (m *Monitor) readBackFailed(err error) {
 }
 
 // settleFiles is how many files may be held whole before a settle: a
-// backfill or a catch-up over 150,000 files holds at most this many.
-var settleFiles = 4096
+// backfill or a catch-up over 150,000 files holds at most this many. Each
+// held file and its session are ~0.6 kB of live heap, which the collector's
+// goal grows by GOGC: at 4,096 they were the largest part of a backfill's
+// heap (dense 9,500-file backfill 44 -> 39.5 MiB peak RSS at 1,024). A
+// settle waits for the writer once; 1,024 costs no CPU measurable on
+// 9,500 or 38,000 files.
+var settleFiles = 1024
 
 // settle waits until everything read so far is committed, then keeps of
 // each file only its mark and forgets the sessions: what is committed can
