@@ -233,14 +233,22 @@ func (m *Monitor) readBackFailed(err error) {
 	m.writeErr.CompareAndSwap(nil, fmt.Errorf("read back from the store: %w", err))
 }
 
-// settleFiles is how many files may be held whole before a settle: a
-// backfill or a catch-up over 150,000 files holds at most this many. Each
-// held file and its session are ~0.6 kB of live heap, which the collector's
-// goal grows by GOGC: at 4,096 they were the largest part of a backfill's
-// heap (dense 9,500-file backfill 44 -> 39.5 MiB peak RSS at 1,024). A
-// settle waits for the writer once; 1,024 costs no CPU measurable on
-// 9,500 or 38,000 files.
+// settleFiles is how many files (or sessions) may be held whole before a
+// settle while the history is small. Each held file and its session are
+// ~0.6 kB of live heap, which the collector's goal grows by GOGC: at 4,096
+// they were the largest part of a 9,500-file backfill's heap (dense peak
+// RSS 43-44 -> 39-40 MiB at 1,024).
 var settleFiles = 1024
+
+// settleAt is how many files or sessions may be held whole before a
+// settle: settleFiles, rising with the marks to four times that. A settle
+// merges the held files into the sorted marks (a sort and a copy of them
+// all) and waits for the writer, so a settle every 1,024 files made a
+// 150,000-file backfill ~10-20 % slower; once the marks are eight times the
+// held files, the merge outweighs what they hold.
+func (m *Monitor) settleAt() int {
+	return min(max(settleFiles, len(m.quiet.recs)/8), 4*settleFiles)
+}
 
 // settle waits until everything read so far is committed, then keeps of
 // each file only its mark and forgets the sessions: what is committed can
@@ -272,7 +280,7 @@ func (m *Monitor) settle() {
 
 // settleIfFull settles once many files are held whole.
 func (m *Monitor) settleIfFull() {
-	if len(m.files) >= settleFiles || len(m.sess.m) >= settleFiles {
+	if n := m.settleAt(); len(m.files) >= n || len(m.sess.m) >= n {
 		m.settle()
 	}
 }
