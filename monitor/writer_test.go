@@ -1,9 +1,12 @@
 package monitor
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/quotawatch/quotawatch/store"
 )
@@ -49,5 +52,89 @@ func TestRecycledBatchIsEmptyAndHoldsNoStrings(t *testing.T) {
 	m.recycle(big)
 	if again := m.newBatch(); again == big {
 		t.Errorf("a batch of capacity %d (BatchEvents 4) was kept for reuse", cap(big.Events))
+	}
+}
+
+// A backfill refills the batches the writer has committed instead of
+// allocating one (a BatchEvents-long array) for every flush: the batches
+// it allocates stay a handful however many it commits.
+func TestBackfillReusesCommittedBatches(t *testing.T) {
+	h := newHarness(t)
+	for f := range 40 {
+		id := fmt.Sprintf("abcdef%02d", f)
+		lines := fmt.Sprintf(header, id)
+		for c := range 20 {
+			lines += modelCall(fmt.Sprintf("c%d", c), "m", 10+c, "0.5")
+		}
+		appendFile(t, h.path("main", id+".jsonl"), lines)
+	}
+	st := h.open()
+	defer st.Close()
+	m := New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: h.dir}}, BatchEvents: 4}, st, h.attr,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := m.Backfill(context.Background(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Inserted != 800 || m.flushed < 200 {
+		t.Fatalf("the sample gave %d events in %d batches: too few to tell reuse from allocation", s.Inserted, m.flushed)
+	}
+	// In flight at once: one being filled, one queued, one being
+	// committed, one spare; a batch that is neither full nor followed by
+	// another (a settle's, the last) is not kept.
+	if m.made > 8 {
+		t.Errorf("backfill allocated %d batches for %d flushes (%d events): committed batches are not reused", m.made, m.flushed, s.Inserted)
+	}
+}
+
+// A writer with nothing to do drops its spare batches: a following run
+// that waits for lines must not hold BatchEvents-long arrays for nothing.
+func TestAnIdleWriterKeepsNoSpareBatches(t *testing.T) {
+	defer func(d time.Duration) { spareIdle = d }(spareIdle)
+	spareIdle = 50 * time.Millisecond
+	h := newHarness(t)
+	st := h.open()
+	defer st.Close()
+	m := New(Config{BatchEvents: 4}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m.startWriter()
+	for range 3 {
+		b := m.newBatch()
+		b.Events = append(b.Events, store.Event{Key: fmt.Sprintf("k%d", len(m.spare)), Agent: "main", SessionID: "s1", TimeMs: 1, Customer: "c", Day: "2026-11-05", Period: "2026-11"})
+		m.batches <- job{b: b}
+	}
+	<-m.barrier()
+	if len(m.spare) == 0 {
+		t.Fatalf("the writer kept no committed batch to refill")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(m.spare) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(m.spare); n > 0 {
+		t.Errorf("an idle writer still holds %d spare batches after %v", n, 5*time.Second)
+	}
+	close(m.batches)
+	m.wg.Wait()
+}
+
+// A large history settles less often than a small one: a settle sorts and
+// copies every mark, so with 150,000 marks a settle every settleFiles files
+// cost a first backfill 10-20 % more CPU. The threshold rises with the
+// marks and stays bounded, so the files held whole stay bounded too.
+func TestSettleThresholdRisesWithTheMarksAndIsBounded(t *testing.T) {
+	h := newHarness(t)
+	st := h.open()
+	defer st.Close()
+	m := New(Config{}, st, h.attr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if got := m.settleAt(); got != settleFiles {
+		t.Errorf("with no marks a settle comes after %d files, want settleFiles (%d)", got, settleFiles)
+	}
+	m.quiet.recs = make([]quietRec, 16*settleFiles)
+	if got := m.settleAt(); got <= settleFiles || got > 4*settleFiles {
+		t.Errorf("with %d marks a settle comes after %d files, want more than %d and at most %d", len(m.quiet.recs), got, settleFiles, 4*settleFiles)
+	}
+	m.quiet.recs = make([]quietRec, 1000*settleFiles)
+	if got := m.settleAt(); got != 4*settleFiles {
+		t.Errorf("with %d marks a settle comes after %d files, want the bound %d", len(m.quiet.recs), got, 4*settleFiles)
 	}
 }
