@@ -165,34 +165,37 @@ func ComposeDigest(ctx context.Context, st *store.Store, b *Book, sources []Dige
 		}
 	}
 
-	h, err := st.ReadHealth(ctx)
+	lastDay, lastMs, vars, ok, err := st.LastDigest(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("digest: %w", err)
 	}
-	d.LastEventMs, d.HasEvents, d.BadTotal = h.LastEventMs, h.HasEvents, h.BadLines
 	d.Sources = make([]SourceHealth, len(sources))
 	for i, s := range sources {
 		d.Sources[i].DigestSource = s
 	}
-	for _, f := range h.Files {
+	var bad []BadFile
+	h, err := st.ReadHealth(ctx, func(f store.FileHealth) {
+		if f.Bad > 0 && (!ok || f.UpdatedMs >= lastMs) {
+			bad = append(bad, BadFile{Path: f.Path, Bad: f.Bad})
+		}
 		i := sourceOf(sources, f.Path)
 		if i < 0 {
 			d.OtherFiles++
-			continue
+			return
 		}
 		d.Sources[i].Files++
 		if f.UpdatedMs >= since {
 			d.Sources[i].Active++
 		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("digest: %w", err)
 	}
+	d.LastEventMs, d.HasEvents, d.BadTotal = h.LastEventMs, h.HasEvents, h.BadLines
 	for _, f := range h.Databases {
 		if i := sourceOf(sources, f.Path); i >= 0 {
 			d.Sources[i].Databases++
 		}
-	}
-	lastDay, lastMs, vars, ok, err := st.LastDigest(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("digest: %w", err)
 	}
 	d.BadSince = d.BadTotal
 	if ok {
@@ -201,12 +204,6 @@ func ComposeDigest(ctx context.Context, st *store.Store, b *Book, sources []Dige
 			// A file read again from the start (rewritten) counts anew:
 			// never report a negative number.
 			d.BadSince = max(d.BadTotal-n, 0)
-		}
-	}
-	var bad []BadFile
-	for _, f := range h.Files {
-		if f.Bad > 0 && (!ok || f.UpdatedMs >= lastMs) {
-			bad = append(bad, BadFile{Path: f.Path, Bad: f.Bad})
 		}
 	}
 	sort.SliceStable(bad, func(i, j int) bool { return bad[i].Bad > bad[j].Bad })

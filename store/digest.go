@@ -277,11 +277,12 @@ type FileHealth struct {
 	UpdatedMs int64
 }
 
-// Health is what the database knows of the sidecar's reading: the files
-// followed (with their bad-line counts), the OpenClaw databases read (by
-// cursor), and the newest event.
+// Health is what the database knows of the sidecar's reading: the OpenClaw
+// databases read (by cursor), the files' bad lines, and the newest event.
+// The files themselves are handed to ReadHealth's callback one at a time:
+// a history of 150,000 files held as a slice was ~45 MiB of a digest's
+// heap, the largest peak of a sidecar that otherwise holds a few MiB.
 type Health struct {
-	Files []FileHealth
 	// Databases are the items of the cursors of the OpenClaw kind (database
 	// paths) with when each last advanced.
 	Databases []FileHealth
@@ -292,16 +293,16 @@ type Health struct {
 	HasEvents   bool
 }
 
-// ReadHealth reads the sidecar's health from the database.
-func (s *Store) ReadHealth(ctx context.Context) (Health, error) {
+// ReadHealth reads the sidecar's health from the database, handing each
+// followed file to file (by path) as it is read.
+func (s *Store) ReadHealth(ctx context.Context, file func(FileHealth)) (Health, error) {
 	var h Health
-	files, err := s.FileStatuses(ctx)
+	err := s.EachFileStatus(ctx, func(f FileStatus) {
+		h.BadLines += f.Bad
+		file(FileHealth{Path: f.Path, Bad: f.Bad, UpdatedMs: f.UpdatedMs})
+	})
 	if err != nil {
 		return h, err
-	}
-	for _, f := range files {
-		h.Files = append(h.Files, FileHealth{Path: f.Path, Bad: f.Bad, UpdatedMs: f.UpdatedMs})
-		h.BadLines += f.Bad
 	}
 	cursors, err := s.CursorStatuses(ctx)
 	if err != nil {

@@ -172,8 +172,10 @@ func boolKey(b bool) string {
 func TestReadHealthCountsFilesDatabasesBadLinesAndTheLastEvent(t *testing.T) {
 	s := openOutboxStore(t)
 	ctx := context.Background()
-	h, err := s.ReadHealth(ctx)
-	if err != nil || h.HasEvents || len(h.Files) != 0 || h.BadLines != 0 {
+	var files []FileHealth
+	each := func(f FileHealth) { files = append(files, f) }
+	h, err := s.ReadHealth(ctx, each)
+	if err != nil || h.HasEvents || len(files) != 0 || h.BadLines != 0 {
 		t.Fatalf("empty store: %+v %v", h, err)
 	}
 	b := &Batch{
@@ -186,8 +188,9 @@ func TestReadHealthCountsFilesDatabasesBadLinesAndTheLastEvent(t *testing.T) {
 	if _, err := s.Commit(ctx, b, func(string, int64) string { return "1970-01-01" }); err != nil {
 		t.Fatal(err)
 	}
-	h, err = s.ReadHealth(ctx)
-	if err != nil || len(h.Files) != 2 || h.BadLines != 7 || len(h.Databases) != 1 || !h.HasEvents || h.LastEventMs != 9000 {
+	files = nil
+	h, err = s.ReadHealth(ctx, each)
+	if err != nil || len(files) != 2 || files[0].Path != "/s/agents/main/sessions/a.jsonl" || files[1].Bad != 4 || h.BadLines != 7 || len(h.Databases) != 1 || !h.HasEvents || h.LastEventMs != 9000 {
 		t.Fatalf("health %+v %v", h, err)
 	}
 }

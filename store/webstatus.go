@@ -20,23 +20,30 @@ type FileStatus struct {
 
 // FileStatuses returns every file checkpoint, by path.
 func (s *Store) FileStatuses(ctx context.Context) ([]FileStatus, error) {
+	var out []FileStatus
+	err := s.EachFileStatus(ctx, func(f FileStatus) { out = append(out, f) })
+	return out, err
+}
+
+// EachFileStatus hands every file checkpoint to fn, by path, without
+// holding them all.
+func (s *Store) EachFileStatus(ctx context.Context, fn func(FileStatus)) error {
 	rows, err := s.r.QueryContext(ctx, `SELECT path, agent, off, lines, events, bad, updated_ms FROM files ORDER BY path`)
 	if err != nil {
-		return nil, fmt.Errorf("read file checkpoints: %w", err)
+		return fmt.Errorf("read file checkpoints: %w", err)
 	}
 	defer rows.Close()
-	var out []FileStatus
 	for rows.Next() {
 		var f FileStatus
 		if err := rows.Scan(&f.Path, &f.Agent, &f.Offset, &f.Lines, &f.Events, &f.Bad, &f.UpdatedMs); err != nil {
-			return nil, fmt.Errorf("read file checkpoints: %w", err)
+			return fmt.Errorf("read file checkpoints: %w", err)
 		}
-		out = append(out, f)
+		fn(f)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read file checkpoints: %w", err)
+		return fmt.Errorf("read file checkpoints: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // NewestEventWindow is how many of the most recently stored events
