@@ -211,6 +211,13 @@ func findConfig(flag string) (configLocation, error) {
 
 // loadConfig reads, decodes and validates the configuration.
 func loadConfig(file, dbFlag string) (*Config, error) {
+	defer parseMemory()()
+	return readConfig(file, dbFlag)
+}
+
+// readConfig is loadConfig without the memory handling: everything it
+// allocates but the Config is garbage once it returns.
+func readConfig(file, dbFlag string) (*Config, error) {
 	where, err := findConfig(file)
 	if err != nil {
 		return nil, err
