@@ -100,3 +100,16 @@ func TestEveryConsumerSharesTheOneCustomerBook(t *testing.T) {
 		t.Errorf("hasCustomer(b) = %v, hasCustomer(nobody) = %v; want true, false", c.hasCustomer("b"), c.hasCustomer("nobody"))
 	}
 }
+
+// BenchmarkLoadConfig8250Customers measures the parse of issue 13's
+// benchmark config: allocations per load, the garbage the GC target and
+// FreeOSMemory deal with.
+func BenchmarkLoadConfig8250Customers(b *testing.B) {
+	path := writeConfig(b, largeConfig(8250))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := loadConfig(path, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
