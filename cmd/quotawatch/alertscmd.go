@@ -44,7 +44,7 @@ func (a *app) alertsCmd() *cobra.Command {
 			}
 			defer st.Close()
 			if customer != "" {
-				if _, ok := c.customers[customer]; !ok && customer != report.Unassigned {
+				if !c.hasCustomer(customer) && customer != report.Unassigned {
 					return usageErr("--customer: %q is not a configured customer", customer)
 				}
 			}

@@ -89,9 +89,12 @@ type Config struct {
 	Redis   redismirror.Config `mapstructure:"redis" json:"redis"`
 
 	// Resolved by validate.
-	loc       *time.Location
-	file      string
-	customers map[string]*report.Customer
+	loc  *time.Location
+	file string
+	// customers indexes Customers by id. It is the one index and the one
+	// Book every consumer shares: each Book's index of 8,250 customers is
+	// 0.4 MiB live for as long as run runs (issue 13).
+	customers *report.Book
 
 	// fileFrom says how discovery found file; tried lists where it looked
 	// when it found none.
@@ -211,6 +214,13 @@ func findConfig(flag string) (configLocation, error) {
 
 // loadConfig reads, decodes and validates the configuration.
 func loadConfig(file, dbFlag string) (*Config, error) {
+	defer parseMemory()()
+	return readConfig(file, dbFlag)
+}
+
+// readConfig is loadConfig without the memory handling: everything it
+// allocates but the Config is garbage once it returns.
+func readConfig(file, dbFlag string) (*Config, error) {
 	where, err := findConfig(file)
 	if err != nil {
 		return nil, err
@@ -360,7 +370,7 @@ func (c *Config) validate() error {
 		}
 		c.Tiers[name] = t
 	}
-	c.customers = map[string]*report.Customer{}
+	seen := make(map[string]struct{}, len(c.Customers))
 	for i := range c.Customers {
 		cu := &c.Customers[i]
 		key := fmt.Sprintf("customers[%d]", i)
@@ -370,10 +380,10 @@ func (c *Config) validate() error {
 		if cu.ID == report.Unassigned {
 			return cfgErr(key+".id", "%q is reserved", cu.ID)
 		}
-		if _, dup := c.customers[cu.ID]; dup {
+		if _, dup := seen[cu.ID]; dup {
 			return cfgErr(key+".id", "duplicate customer id %q", cu.ID)
 		}
-		c.customers[cu.ID] = cu
+		seen[cu.ID] = struct{}{}
 		if cu.Tier != "" {
 			if _, ok := c.Tiers[strings.ToLower(cu.Tier)]; !ok {
 				return cfgErr(key+".tier", "unknown tier %q", cu.Tier)
@@ -397,8 +407,9 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
+	c.customers = report.NewBook(c.Customers, c.loc)
 	if c.DefaultCustomer != "" {
-		if _, ok := c.customers[c.DefaultCustomer]; !ok {
+		if !c.hasCustomer(c.DefaultCustomer) {
 			return cfgErr("default_customer", "%q is not a configured customer id", c.DefaultCustomer)
 		}
 	}
@@ -519,9 +530,16 @@ func (c *Config) attributor() *monitor.Attributor {
 	return monitor.NewAttributor(c.Customers, c.DefaultCustomer, c.loc)
 }
 
-// book is the report room's view of the configured customers.
+// book is the report room's view of the configured customers, built once
+// by validate.
 func (c *Config) book() *report.Book {
-	return report.NewBook(c.Customers, c.loc)
+	return c.customers
+}
+
+// hasCustomer reports whether id is a configured customer's.
+func (c *Config) hasCustomer(id string) bool {
+	_, ok := c.customers.Customer(id)
+	return ok
 }
 
 // monitorConfig builds the monitor's part.
@@ -805,7 +823,7 @@ func (c *Config) validateEnforce() error {
 		return cfgErr("enforce", "%v", err)
 	}
 	for i, k := range c.Enforce.APIKeys {
-		if _, ok := c.customers[k.Customer]; !ok {
+		if !c.hasCustomer(k.Customer) {
 			return cfgErr(fmt.Sprintf("enforce.api_keys[%d].customer", i), "%q is not a configured customer id", k.Customer)
 		}
 	}

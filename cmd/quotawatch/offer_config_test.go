@@ -27,7 +27,7 @@ func TestUpgradeOfferIsConfigurationValidatedWithItsKey(t *testing.T) {
 	if b, g := c.Tiers["basic"], c.Tiers["gold"]; b.UpgradeTo != "gold" || g.DisplayName != "Gold" || g.Price != 49.5 || g.Currency != "AED" {
 		t.Fatalf("tiers %+v", c.Tiers)
 	}
-	if cu := c.customers["a"]; cu.Limits.UpgradeTo != "gold" || cu.Limits.LimitKey() != "requests=500" {
+	if cu, _ := c.book().Customer("a"); cu.Limits.UpgradeTo != "gold" || cu.Limits.LimitKey() != "requests=500" {
 		t.Fatalf("customer a's tier %+v (limit key %q)", cu.Limits, cu.Limits.LimitKey())
 	}
 	for _, tt := range []struct{ name, old, new, key string }{

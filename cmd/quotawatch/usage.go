@@ -61,7 +61,7 @@ func (a *app) usageCmd() *cobra.Command {
 				return usageErr("--month: want YYYY-MM, got %q", month)
 			}
 			if customer != "" {
-				if _, ok := c.customers[customer]; !ok && customer != "unassigned" {
+				if !c.hasCustomer(customer) && customer != "unassigned" {
 					return usageErr("--customer: %q is not a configured customer", customer)
 				}
 			}
