@@ -238,3 +238,27 @@ func TestEachEventIsStoredWithItsOwnNames(t *testing.T) {
 		t.Errorf("stored %d events, want %d", got, len(want))
 	}
 }
+
+// TestCommitPutsTemporaryStorageBackToFiles proves that a batch's in-memory
+// statement journals do not outlive it: the writer's later migrations and
+// rebuilds, whose sorts and temporary tables grow with the store, must
+// still spill to files rather than hold it all in memory.
+func TestCommitPutsTemporaryStorageBackToFiles(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "qw.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.Batch{Events: []store.Event{{Key: "k1", Agent: "main", SessionID: "s", TimeMs: 1, Period: "2026-11", Customer: "c", Input: 1}}}
+	if _, err := st.Commit(ctx, &b, func(string, int64) string { return "2026-11-15" }); err != nil {
+		t.Fatal(err)
+	}
+	var mode int
+	if err := st.DB().QueryRowContext(ctx, "PRAGMA temp_store").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != 0 {
+		t.Fatalf("after a batch the writer's temp_store is %d, want 0 (the default: files)", mode)
+	}
+}

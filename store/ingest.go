@@ -632,6 +632,27 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 		return res, fmt.Errorf("begin batch: %w", err)
 	}
 	defer conn.Close()
+	// The batch's statement journals are kept in memory. A multi-row event
+	// insert journals every existing page it changes, so that a rejected
+	// row can undo the statement; past 64 KiB SQLite spills that journal to
+	// a temporary file. Events of ~70 sessions interleaved (an OpenClaw
+	// database in rowid order) change a key-index page nearly every row, so
+	// every statement spilled: 2.5 times the page writes a JSONL backfill
+	// makes per event. In memory a statement holds at most ~300 KiB, freed
+	// when it ends. SQLite reads the setting when a transaction begins; it
+	// is put back after the batch so that migrations and rebuilds, whose
+	// sorts and temporary tables grow with the store, keep using files; a
+	// connection where that fails is dropped (the pool opens a fresh one
+	// with the default) rather than the batch, which may have committed,
+	// reported as failed.
+	if _, err := conn.ExecContext(ctx, "PRAGMA temp_store = MEMORY"); err != nil {
+		return res, fmt.Errorf("begin batch: keep statement journals in memory: %w", err)
+	}
+	defer func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA temp_store = DEFAULT"); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return res, fmt.Errorf("begin batch: %w", err)
