@@ -52,19 +52,19 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 bench-binary: build
-	bash scripts/bench.sh
+	BIN=$(BIN) bash scripts/bench.sh
 
 ## bench-sessions: a 100 MiB sessions.json rewritten every second under `run`, and backfill with it.
 bench-sessions: build
-	bash scripts/bench-sessions.sh
+	BIN=$(BIN) bash scripts/bench-sessions.sh
 
 ## bench-openclaw: OpenClaw states (20/50/300 MiB, ~30 % compressed) beside ccusage, live follow, WAL, idle CPU.
 bench-openclaw: build
-	bash scripts/bench-openclaw.sh
+	BIN=$(BIN) bash scripts/bench-openclaw.sh
 
 ## bench-history: backfill of sparse and dense corpora beside ccusage; run's memory and catch-up over 9.5k/38k/150k files.
 bench-history: build
-	bash scripts/bench-history.sh
+	BIN=$(BIN) bash scripts/bench-history.sh
 
 clean:
 	rm -rf bin
