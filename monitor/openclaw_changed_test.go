@@ -11,11 +11,7 @@ import (
 func TestOpenClawChangedSeesACommitAfterTheFilesWereQuiet(t *testing.T) {
 	path := ocMainDB(t)
 	w := ocWriter(t, path)
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	ctx := context.Background()
 	want := func(step string, v bool) {
 		t.Helper()

@@ -19,11 +19,7 @@ import (
 func TestOpenClawReaderUsesOneConnectionPerDatabase(t *testing.T) {
 	path := ocMainDB(t)
 	w := ocWriter(t, path)
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	ctx := context.Background()
 	steps := []struct {
 		name string

@@ -384,6 +384,18 @@ const (
 )
 
 // ocMainDB copies openclaw-sample and returns its main database path.
+// ocOpenTest opens the agent database at path as agent main's, closed
+// when the test ends.
+func ocOpenTest(t testing.TB, path string) *ocDB {
+	t.Helper()
+	d, err := openOCDB(path, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
 func ocMainDB(t testing.TB) string {
 	root := ocFixture(t, "openclaw-sample")
 	return filepath.Join(root, "state", "agents", "main", "agent", "openclaw-agent.sqlite")
@@ -471,11 +483,7 @@ func ocMaxRowID(t testing.TB, w *sql.DB) int64 {
 func TestOpenClawCursorSurvivesCompactionAtTheTop(t *testing.T) {
 	path := ocMainDB(t)
 	w := ocWriter(t, path)
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	r := rand.New(rand.NewSource(1))
 	seen := map[string]bool{}
 	cur := ocEntryIDs(t, d, ocCursor{}, 0, seen)
@@ -508,11 +516,7 @@ func TestOpenClawCursorSurvivesCompactionAtTheTop(t *testing.T) {
 func TestOpenClawCursorSurvivesCompactionInTheMiddle(t *testing.T) {
 	path := ocMainDB(t)
 	w := ocWriter(t, path)
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	r := rand.New(rand.NewSource(2))
 	seen := map[string]bool{}
 	cur := ocEntryIDs(t, d, ocCursor{}, 0, seen)
@@ -545,11 +549,7 @@ func TestOpenClawCursorSurvivesCompactionInTheMiddle(t *testing.T) {
 func TestOpenClawNewWindowIsReadAndKeyed(t *testing.T) {
 	path := ocMainDB(t)
 	w := ocWriter(t, path)
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	ctx := context.Background()
 	seen := map[string]bool{}
 	cur := ocEntryIDs(t, d, ocCursor{}, 0, seen)
@@ -594,11 +594,7 @@ func TestOpenClawNewWindowIsReadAndKeyed(t *testing.T) {
 func TestOpenClawCursorNeverMissesARow(t *testing.T) {
 	path := ocMainDB(t)
 	w := ocWriter(t, path)
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	r := rand.New(rand.NewSource(4))
 	sessions := []string{ocOwnerSession, ocOmarSession, "11abd210-b6ad-4b9e-ab7f-038813c7c0c2"}
 	seen := map[string]bool{}
@@ -646,11 +642,7 @@ func TestOpenClawCursorNeverMissesARow(t *testing.T) {
 func TestOpenClawReaderNeverBlocksTheWriter(t *testing.T) {
 	path := ocMainDB(t)
 	w := ocWriter(t, path)
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	ctx := context.Background()
 
 	// Phase 1: the writer inserts (and compacts) as fast as it can while
@@ -897,11 +889,7 @@ func TestOpenClawUndecodableRowIsABadRowNotAStop(t *testing.T) {
 	insert(101, ocZstd(t, []byte(good)), len(good)+7) // wrong declared size
 	insert(102, ocZstd(t, bomb), 2000)
 	insert(103, ocZstd(t, []byte(good)), len(good)) // fine, after the bad ones
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	var bad []string
 	var goodSeen bool
 	if _, err := d.ReadSince(context.Background(), ocCursor{}, 0, func(row ocRow) error {
@@ -938,11 +926,7 @@ func TestOpenClawUndecodableRowIsABadRowNotAStop(t *testing.T) {
 func TestOpenClawChangedSeesOtherConnectionsCommitsOnly(t *testing.T) {
 	path := ocMainDB(t)
 	w := ocWriter(t, path)
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	ctx := context.Background()
 	want := func(step string, v bool) {
 		t.Helper()
@@ -1217,11 +1201,7 @@ func TestOpenClawArchiveFileBadRecordIsSkipped(t *testing.T) {
 
 func TestOpenClawCursorIsSmallJSON(t *testing.T) {
 	path := ocMainDB(t)
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	cur, err := d.ReadSince(context.Background(), ocCursor{}, 0, func(ocRow) error { return nil })
 	if err != nil {
 		t.Fatal(err)
@@ -1255,11 +1235,7 @@ func TestOpenClawCursorIsSmallJSON(t *testing.T) {
 // is skipped on the next call.
 func TestOpenClawCallbackErrorKeepsTheCursor(t *testing.T) {
 	path := ocMainDB(t)
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	boom := errors.New("store full")
 	n := 0
 	cur, err := d.ReadSince(context.Background(), ocCursor{}, 0, func(ocRow) error {
@@ -1434,11 +1410,7 @@ func TestOpenClawLargeRowsSpanSeveralBatches(t *testing.T) {
 		ids = append(ids, ocNewID(r))
 		ocAppend(t, w, ocOwnerSession, ocAssistant(ids[i], time.Now(), 1, 1, 0, 400<<10))
 	}
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	seen := map[string]bool{}
 	var last int64
 	var p fastjson.Parser
@@ -1500,11 +1472,7 @@ func TestOpenClawRowOfAStrangeTypeIsABadRowNotAWedge(t *testing.T) {
 			ocOwnerSession, row.seq, row.js, row.created)
 	}
 	top := ocMaxRowID(t, w)
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	var bad []string
 	seen := false
 	var p fastjson.Parser
@@ -1547,11 +1515,7 @@ func TestOpenClawCompactionBetweenBatchesMissesNoRow(t *testing.T) {
 	for i := 0; i < 3*ocBatchRows; i++ {
 		ocAppend(t, w, ocOwnerSession, ocAssistant(ocNewID(r), time.Now(), 1, 1, 0, 10))
 	}
-	d, err := openOCDB(path, "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := ocOpenTest(t, path)
 	seen := map[string]bool{}
 	cur := ocEntryIDs(t, d, ocCursor{}, 0, seen)
 	for i := 0; i < 2*ocBatchRows; i++ {
@@ -1561,7 +1525,7 @@ func TestOpenClawCompactionBetweenBatchesMissesNoRow(t *testing.T) {
 	var p fastjson.Parser
 	var fresh string
 	n := 0
-	_, err = d.ReadSince(context.Background(), cur, 0, func(row ocRow) error {
+	_, err := d.ReadSince(context.Background(), cur, 0, func(row ocRow) error {
 		n++
 		if n == 1 {
 			// The first batch was read up to from+ocBatchRows: delete every row
