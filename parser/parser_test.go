@@ -290,7 +290,83 @@ func FuzzClawdbot(f *testing.F) {
 				t.Fatal("header without session id")
 			}
 		}
+		checkAhead(t, line)
 	})
+}
+
+// checkAhead is ParseAhead's promise: its result is Parse's with
+// WantEnvelope on, and with WantEnvelope off Parse returns the same unless
+// envelopeOnly says it returns KindIgnored.
+func checkAhead(t *testing.T, line []byte) {
+	t.Helper()
+	var ahead, on, off Clawdbot
+	on.WantEnvelope = true
+	res, envOnly := ahead.ParseAhead(line)
+	if want := on.Parse(line); !sameResult(res, want) {
+		t.Fatalf("ParseAhead(%q) = %+v, Parse with WantEnvelope = %+v", line, res, want)
+	}
+	want := res
+	if envOnly {
+		want = Result{Kind: KindIgnored}
+	}
+	if got := off.Parse(line); !sameResult(got, want) {
+		t.Fatalf("ParseAhead(%q) = %+v, envelopeOnly %v, but Parse without WantEnvelope = %+v", line, res, envOnly, got)
+	}
+}
+
+// sameResult compares two results, their errors by message.
+func sameResult(a, b Result) bool {
+	ae, be := "", ""
+	if a.Err != nil {
+		ae = a.Err.Error()
+	}
+	if b.Err != nil {
+		be = b.Err.Error()
+	}
+	a.Err, b.Err = nil, nil
+	return a == b && ae == be
+}
+
+// TestParseAheadAgreesWithParseEitherWay holds ParseAhead to Parse on every
+// line of the bundled samples and on the user, header and envelope shapes
+// whose result depends on WantEnvelope.
+func TestParseAheadAgreesWithParseEitherWay(t *testing.T) {
+	lines := []string{
+		`{"type":"message","message":{"role":"user","content":"[WhatsApp +966500000001] hi"}}`,
+		`{"type":"message","message":{"role":"user","content":[{"type":"text","text":"[WhatsApp Omar id:+966500000001] hi"}]}}`,
+		`{"type":"message","message":{"role":"user","content":"[Nowhere x] hi"}}`,
+		`{"type":"message","message":{"role":"user","content":"[WhatsApp +9665 "}`,
+		`{"type":"message","session":"x","message":{"role":"user","content":"[WhatsApp +966500000001] hi"}}`,
+		`{"type":"message","session":"x","message":{"role":"user","content":"no envelope ["}}`,
+		`{"type":"session","id":"s1","note":"user ["}`,
+		`{"type":"session","note":"user ["}`,
+		`{"type":"message","note":"user ["}`,
+		`{"message":{"role":"user","content":"[Telegram 42] x"}}`,
+		`{"type":"message","id":"a","message":{"role":"assistant","provider":"p","model":"m","usage":{"input":1,"output":2},"timestamp":1764000000000,"content":"user ["}}`,
+	}
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "*", "agents", "*", "sessions", "*.jsonl"))
+	if len(files) == 0 {
+		t.Fatal("no sample transcripts under ../testdata")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range bytes.Split(b, []byte("\n")) {
+			lines = append(lines, string(l))
+		}
+	}
+	envOnly := 0
+	for _, l := range lines {
+		checkAhead(t, []byte(l))
+		if _, e := new(Clawdbot).ParseAhead([]byte(l)); e {
+			envOnly++
+		}
+	}
+	if envOnly < 5 {
+		t.Fatalf("only %d of %d lines depend on WantEnvelope: the test does not exercise the difference", envOnly, len(lines))
+	}
 }
 
 // FuzzJSONL: the generic parser never panics, and every result is coherent,
