@@ -45,6 +45,9 @@ type fileState struct {
 	partial, partialAt int64
 	// read counts the bytes read from the file's contents.
 	read int64
+	// seq is the batch that holds the file's last checkpoint (job.seq):
+	// until it is committed the file is held whole.
+	seq int
 	// rd is the reader of the file while it is being read; it lives here so
 	// that reading a file costs no allocation for it.
 	rd fileReader
@@ -522,6 +525,7 @@ func (m *Monitor) consume(fs *fileState, n int64) {
 func (m *Monitor) checkpoint(f *os.File, fs *fileState) {
 	seal(f, &fs.cp)
 	m.batch.Checkpoints = append(m.batch.Checkpoints, fs.cp)
+	fs.seq = m.flushed + 1
 }
 
 func (m *Monitor) badLine(fs *fileState, err error) {

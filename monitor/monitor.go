@@ -131,10 +131,14 @@ type Monitor struct {
 	// flushed and made count the batches flush handed to the writer and
 	// the ones newBatch had to allocate (the reader goroutine's only).
 	flushed, made int
-	wg            sync.WaitGroup
-	writeErr      atomic.Value
-	health        health // what Health reports (readiness)
-	refused       int64  // events the store rejected so far (writer goroutine only)
+	// committed is how many of the flushed batches the writer committed;
+	// waits, how often a settle waited for it (the reader's only).
+	committed atomic.Int64
+	waits     int
+	wg        sync.WaitGroup
+	writeErr  atomic.Value
+	health    health // what Health reports (readiness)
+	refused   int64  // events the store rejected so far (writer goroutine only)
 }
 
 // New creates a monitor over an open store.
@@ -257,11 +261,19 @@ func (m *Monitor) settleAt() int {
 func (m *Monitor) settle() {
 	m.flush()
 	<-m.barrier()
+	m.waits++
+	m.evictCommitted(m.flushed)
+}
+
+// evictCommitted keeps only the marks of the held files whose last
+// checkpoint went in one of the first seq batches, and forgets the
+// sessions in them, once those batches are committed.
+func (m *Monitor) evictCommitted(seq int) {
 	if m.writeErr.Load() != nil {
 		return
 	}
 	for id, fs := range m.files {
-		if !fs.verified || (fs.partial > 0 && fs.partialAt == fs.cp.Offset) {
+		if !fs.verified || (fs.partial > 0 && fs.partialAt == fs.cp.Offset) || fs.seq > seq {
 			continue
 		}
 		c := &fs.cp
@@ -275,12 +287,23 @@ func (m *Monitor) settle() {
 		}
 	}
 	m.quiet.merge()
-	m.sess.evict()
+	m.sess.evict(seq)
 }
 
-// settleIfFull settles once many files are held whole.
+// settleIfFull settles once many files are held whole. It does not wait
+// for the writer: the files and sessions whose batches are committed are
+// let go at once, and those of the batches in flight (a few hundred) stay
+// held until a later settle. Waiting at each settle left the reader idle
+// for 0.33-0.37 s of a 2.2 s sparse backfill (and then the writer, while
+// the reader filled the next batch). Only a writer so far behind that more
+// than half stay held is waited for.
 func (m *Monitor) settleIfFull() {
-	if n := m.settleAt(); len(m.files) >= n || len(m.sess.m) >= n {
+	n := m.settleAt()
+	if len(m.files) < n && len(m.sess.m) < n {
+		return
+	}
+	m.evictCommitted(int(m.committed.Load()))
+	if len(m.files) > n/2 || len(m.sess.m) > n/2 {
 		m.settle()
 	}
 }
@@ -311,7 +334,9 @@ func (m *Monitor) setCursor(source, item, state string) {
 // job is a batch for the writer, or a barrier (done is closed once every
 // earlier batch is committed).
 type job struct {
-	b    *store.Batch
+	b *store.Batch
+	// seq numbers the batch: once it is committed, so are all before it.
+	seq  int
 	done chan struct{}
 }
 
@@ -340,6 +365,9 @@ func (m *Monitor) startWriter() {
 				if j.b != nil {
 					m.commit(j.b)
 					m.recycle(j.b)
+					if m.writeErr.Load() == nil {
+						m.committed.Store(int64(j.seq))
+					}
 				}
 				if j.done != nil {
 					close(j.done)
@@ -451,14 +479,14 @@ func (m *Monitor) newBatch() *store.Batch {
 func (m *Monitor) flush() {
 	for _, s := range m.sess.dirty {
 		m.batch.Sessions = append(m.batch.Sessions, s.Session)
-		s.dirty = false
+		s.dirty, s.seq = false, m.flushed+1
 	}
 	m.sess.dirty = m.sess.dirty[:0]
 	if m.batch.Empty() {
 		return
 	}
-	m.batches <- job{b: m.batch}
 	m.flushed++
+	m.batches <- job{b: m.batch, seq: m.flushed}
 	m.batch = m.newBatch()
 	m.batchBytes = 0
 }

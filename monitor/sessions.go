@@ -79,6 +79,8 @@ func isTranscript(name string) bool {
 type sessionState struct {
 	store.Session
 	dirty bool
+	// seq is the batch that holds the session's last change (job.seq).
+	seq int
 }
 
 // sessions indexes session state by agent and sessionId. Only sessions in
@@ -196,14 +198,14 @@ func (s *sessions) get(agent, id string, nowMs int64) *sessionState {
 	return st
 }
 
-// evict forgets the sessions that are committed as they are; callers make
-// sure every batch handed to the writer is committed first.
-func (s *sessions) evict() {
+// evict forgets the sessions that are committed as they are: those not
+// changed since batch seq, which callers make sure is committed.
+func (s *sessions) evict(seq int) {
 	if s.load == nil {
 		return
 	}
 	for k, st := range s.m {
-		if !st.dirty {
+		if !st.dirty && st.seq <= seq {
 			delete(s.m, k)
 		}
 	}

@@ -159,41 +159,17 @@ type Clawdbot struct {
 
 // Parse classifies one transcript line (without its trailing newline).
 func (c *Clawdbot) Parse(line []byte) Result {
-	res, _ := c.parse(line, c.WantEnvelope)
-	return res
-}
-
-// ParseAhead is Parse with WantEnvelope on, for a line parsed before the
-// monitor knows whether its session still wants an envelope (a backfill
-// parses the next files in another goroutine). envelopeOnly says that Parse
-// with WantEnvelope off returns KindIgnored for the line instead of res; for
-// every other line the two agree.
-func (c *Clawdbot) ParseAhead(line []byte) (res Result, envelopeOnly bool) {
-	return c.parse(line, true)
-}
-
-// parse is Parse with want for WantEnvelope. envelopeOnly is true when the
-// line took a path only want opens: with want off, a line that is neither an
-// assistant call nor a header is ignored before it is decoded, and a header
-// shaped line's user message is not read for its envelope.
-func (c *Clawdbot) parse(line []byte, want bool) (res Result, envelopeOnly bool) {
 	t, res, ok := shapeCheck(line)
 	if !ok {
-		return res, false
+		return res
 	}
 	hasUsage := bytes.Contains(t, litUsage)
 	hasAssistant := hasUsage && bytes.Contains(t, litAssistant)
 	isHeader := !hasAssistant && bytes.Contains(t, litSession)
-	wantEnv := want && !hasAssistant && bytes.Contains(t, litUser) && bytes.Contains(t, litEnvelope)
+	wantEnv := c.WantEnvelope && !hasAssistant && bytes.Contains(t, litUser) && bytes.Contains(t, litEnvelope)
 	if !hasAssistant && !isHeader && !wantEnv {
-		return Result{Kind: KindIgnored}, false
+		return Result{Kind: KindIgnored}
 	}
-	res = c.decode(t, wantEnv)
-	return res, wantEnv && (!isHeader || res.Kind == KindEnvelope)
-}
-
-// decode classifies a line the prefilter let through.
-func (c *Clawdbot) decode(t []byte, wantEnv bool) Result {
 	v, err := c.p.ParseBytes(t)
 	if err != nil {
 		return Result{Kind: KindBad, Err: fmt.Errorf("decode JSON: %w", err)}

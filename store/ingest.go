@@ -1362,8 +1362,11 @@ func (s *Store) EachSessionOf(ctx context.Context, agent, origin string, fn func
 
 // Session returns one stored session; ok is false when it was never stored.
 func (s *Store) Session(ctx context.Context, agent, sessionID string) (x Session, ok bool, err error) {
-	err = s.r.QueryRowContext(ctx, `SELECT session_key, channel, peer, hint, origin, customer, first_ms
-		FROM sessions WHERE agent = ? AND session_id = ?`, agent, sessionID).Scan(
+	st, err := s.sessionQuery(ctx)
+	if err != nil {
+		return Session{}, false, err
+	}
+	err = st.QueryRowContext(ctx, agent, sessionID).Scan(
 		&x.Key, &x.Channel, &x.Peer, &x.Hint, &x.Origin, &x.Customer, &x.FirstMs)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, false, nil
@@ -1373,6 +1376,21 @@ func (s *Store) Session(ctx context.Context, agent, sessionID string) (x Session
 	}
 	x.Agent, x.SessionID = agent, sessionID
 	return x, true, nil
+}
+
+// sessionQuery is Session's statement, prepared on first use.
+func (s *Store) sessionQuery(ctx context.Context) (*sql.Stmt, error) {
+	s.session.mu.Lock()
+	defer s.session.mu.Unlock()
+	if s.session.st == nil {
+		st, err := s.r.PrepareContext(ctx, `SELECT session_key, channel, peer, hint, origin, customer, first_ms
+			FROM sessions WHERE agent = ? AND session_id = ?`)
+		if err != nil {
+			return nil, fmt.Errorf("prepare the session query: %w", err)
+		}
+		s.session.st = st
+	}
+	return s.session.st, nil
 }
 
 // ShrinkMemory asks SQLite to give back the page cache of the writer

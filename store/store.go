@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"modernc.org/sqlite"
 )
@@ -41,6 +42,13 @@ type Store struct {
 	readOnly bool
 	// version is DataVersion's kept reader connection.
 	version versionConn
+	// session is Session's query, prepared once: a backfill asks it for
+	// every transcript whose session sessions.json named, and preparing it
+	// each time was most of its cost (0.15 of 0.2 s over 9,500 files).
+	session struct {
+		mu sync.Mutex
+		st *sql.Stmt
+	}
 }
 
 // ErrNoDatabase is returned by OpenReadOnly when the file does not exist.
@@ -211,6 +219,12 @@ func (s *Store) Path() string { return s.path }
 // Close closes both pools.
 func (s *Store) Close() error {
 	errs := []error{s.closeVersion()}
+	s.session.mu.Lock()
+	if s.session.st != nil {
+		errs = append(errs, s.session.st.Close())
+		s.session.st = nil
+	}
+	s.session.mu.Unlock()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
