@@ -20,9 +20,11 @@ const Unassigned = report.Unassigned
 // billing period an event falls in.
 type Attributor struct {
 	customers []report.Customer
-	byID      map[string]*report.Customer
-	def       string
-	loc       *time.Location
+	// book finds a customer by id: the index the reports already hold
+	// (config ids are unique), not a second map of every customer.
+	book *report.Book
+	def  string
+	loc  *time.Location
 	// byPeer indexes customers matched by peer alone (the common case, one
 	// rule per WhatsApp number); general lists the others, in order.
 	byPeer  map[string]int
@@ -31,14 +33,20 @@ type Attributor struct {
 
 // NewAttributor builds an attributor; loc is the global timezone.
 func NewAttributor(customers []report.Customer, defaultCustomer string, loc *time.Location) *Attributor {
+	return NewBookAttributor(report.NewBook(customers, loc), defaultCustomer)
+}
+
+// NewBookAttributor builds an attributor over a customer book shared with
+// the reports; the book's Location is the global timezone.
+func NewBookAttributor(book *report.Book, defaultCustomer string) *Attributor {
+	loc := book.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	a := &Attributor{customers: customers, byID: map[string]*report.Customer{}, def: defaultCustomer, loc: loc}
+	a := &Attributor{customers: book.Customers, book: book, def: defaultCustomer, loc: loc}
 	a.byPeer = map[string]int{}
 	for i := range a.customers {
 		c := &a.customers[i]
-		a.byID[c.ID] = c
 		if c.Match.Peer != "" && c.Match.Agent == "" && c.Match.SessionKey == "" && c.Match.Channel == "" {
 			if _, dup := a.byPeer[normPeer(c.Match.Peer)]; !dup {
 				a.byPeer[normPeer(c.Match.Peer)] = i
@@ -86,7 +94,7 @@ func matches(m report.Match, s store.Session) bool {
 // else "unassigned".
 func (a *Attributor) CustomerOf(s store.Session) string {
 	if s.Hint != "" {
-		if _, ok := a.byID[s.Hint]; ok {
+		if _, ok := a.book.Customer(s.Hint); ok {
 			return s.Hint
 		}
 	}
@@ -117,7 +125,7 @@ func (a *Attributor) CustomerOf(s store.Session) string {
 
 // Location is the timezone of a customer's billing periods.
 func (a *Attributor) Location(customer string) *time.Location {
-	if c, ok := a.byID[customer]; ok {
+	if c, ok := a.book.Customer(customer); ok {
 		return c.In(a.loc)
 	}
 	return a.loc

@@ -525,9 +525,13 @@ func (c *Config) sourcesReady(what string) error {
 	return nil
 }
 
-// attributor builds the monitor's view of customers.
+// attributor builds the monitor's view of customers, over the one book.
 func (c *Config) attributor() *monitor.Attributor {
-	return monitor.NewAttributor(c.Customers, c.DefaultCustomer, c.loc)
+	b := c.customers
+	if b == nil { // not validated (never in the commands)
+		b = report.NewBook(c.Customers, c.loc)
+	}
+	return monitor.NewBookAttributor(b, c.DefaultCustomer)
 }
 
 // book is the report room's view of the configured customers, built once
