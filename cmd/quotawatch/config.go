@@ -370,6 +370,11 @@ func (c *Config) validate() error {
 		}
 		c.Tiers[name] = t
 	}
+	// One copy of each tier, which its customers point at.
+	tiers := make(map[string]*report.Tier, len(c.Tiers))
+	for name, t := range c.Tiers {
+		tiers[name] = &t
+	}
 	seen := make(map[string]struct{}, len(c.Customers))
 	for i := range c.Customers {
 		cu := &c.Customers[i]
@@ -389,7 +394,7 @@ func (c *Config) validate() error {
 				return cfgErr(key+".tier", "unknown tier %q", cu.Tier)
 			}
 			cu.Tier = strings.ToLower(cu.Tier)
-			cu.Limits = c.Tiers[cu.Tier]
+			cu.Limits = tiers[cu.Tier]
 		}
 		if cu.Timezone != "" {
 			l, err := time.LoadLocation(cu.Timezone)
