@@ -100,7 +100,7 @@ func (c *Checker) arm(ctx context.Context, now time.Time, by string) error {
 // offer is the upgrade offer of a customer's tier: the plan its UpgradeTo
 // tier sells (zero: no offer, and the messages leave the sentence out).
 func (c *Checker) offer(cu *report.Customer) Offer {
-	to := cu.Limits.UpgradeTo
+	to := cu.TierLimits().UpgradeTo
 	if to == "" {
 		return Offer{}
 	}
@@ -206,7 +206,7 @@ func (s *snapshot) forecast(cu *report.Customer, period string, loc *time.Locati
 	if d.days == nil {
 		return nil, nil
 	}
-	return report.ForecastOf(cu.Limits, d.days[cu.ID], period, loc, s.now), nil
+	return report.ForecastOf(cu.TierLimits(), d.days[cu.ID], period, loc, s.now), nil
 }
 
 // read loads the running period's usage of every limited customer. Only
@@ -217,7 +217,7 @@ func (c *Checker) read(ctx context.Context) (snapshot, error) {
 	seen := map[string]bool{}
 	for i := range c.Customers {
 		cu := &c.Customers[i]
-		if cu.Limits.Unlimited() {
+		if cu.TierLimits().Unlimited() {
 			continue
 		}
 		p := report.PeriodOf(s.now, c.loc(cu))
@@ -243,7 +243,7 @@ func (c *Checker) plan(s snapshot, recorded map[store.AlertKey]bool) ([]store.Al
 	nowMs := s.now.UnixMilli()
 	for i := range c.Customers {
 		cu := &c.Customers[i]
-		if cu.Limits.Unlimited() {
+		if cu.TierLimits().Unlimited() {
 			continue // tracked, never warned
 		}
 		loc := c.loc(cu)
@@ -252,11 +252,11 @@ func (c *Checker) plan(s snapshot, recorded map[store.AlertKey]bool) ([]store.Al
 			continue
 		}
 		u := s.usage[store.CustomerPeriod{Customer: cu.ID, Period: period}]
-		r, ok := report.Read(cu.Limits, report.UsedOf(u))
+		r, ok := report.Read(cu.TierLimits(), report.UsedOf(u))
 		if !ok {
 			continue
 		}
-		limitKey := cu.Limits.LimitKey()
+		limitKey := cu.TierLimits().LimitKey()
 		recordedKey := func(key float64) bool {
 			return recorded[store.AlertKey{Customer: cu.ID, Period: period, Threshold: key, LimitKey: limitKey}]
 		}

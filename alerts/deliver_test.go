@@ -170,7 +170,7 @@ func TestPermanentErrors(t *testing.T) {
 func TestAuthErrorHaltsQueue(t *testing.T) {
 	api := newFakeCloudAPI(t, fakeAnswer{status: 401, code: 190})
 	r := newRig(t, api, time.Date(2026, 11, 10, 12, 0, 0, 0, riyadh))
-	r.customers = append(r.customers, report.Customer{ID: "layla", Phone: "+966500000002", Tier: "basic", Limits: report.Tier{Requests: 500}})
+	r.customers = append(r.customers, report.Customer{ID: "layla", Phone: "+966500000002", Tier: "basic", Limits: &report.Tier{Requests: 500}})
 	r.build()
 	r.use("omar", 2400, 0, r.clock.Now())
 	r.use("layla", 400, 0, r.clock.Now())
@@ -298,7 +298,7 @@ func TestHelperDecideThenHang(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts, _ := NewTemplates(nil)
-	c := &Checker{Store: st, Config: testConfig(), Tiers: seedTiers, Customers: []report.Customer{{ID: "omar", Name: "عمر", Phone: omarPhone, Tier: "standard", Limits: standard}},
+	c := &Checker{Store: st, Config: testConfig(), Tiers: seedTiers, Customers: []report.Customer{{ID: "omar", Name: "عمر", Phone: omarPhone, Tier: "standard", Limits: &standard}},
 		Location: riyadh, Channel: "whatsapp", Templates: ts, Now: func() time.Time { return now }}
 	rows, err := c.Check(context.Background())
 	if err != nil || len(rows) != 1 {

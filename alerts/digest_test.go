@@ -58,7 +58,7 @@ func TestDigestOncePerDayOverASimulatedMonth(t *testing.T) {
 	r.customers = nil
 	for i := 0; i < 10; i++ {
 		r.customers = append(r.customers, report.Customer{ID: fmt.Sprintf("c%d", i), Name: fmt.Sprintf("عميل %d", i),
-			Phone: fmt.Sprintf("+96650000010%d", i), Tier: "standard", Limits: standard})
+			Phone: fmt.Sprintf("+96650000010%d", i), Tier: "standard", Limits: &standard})
 	}
 	r.build()
 	for day := 1; day <= 31; day++ {
@@ -165,7 +165,7 @@ func TestDigestPartsGoOutInOrderThroughARetry(t *testing.T) {
 	r := newRig(t, api, at)
 	r.customers = nil
 	for i := 0; i < 30; i++ {
-		r.customers = append(r.customers, report.Customer{ID: fmt.Sprintf("customer-%02d", i), Tier: "standard", Limits: standard})
+		r.customers = append(r.customers, report.Customer{ID: fmt.Sprintf("customer-%02d", i), Tier: "standard", Limits: &standard})
 	}
 	r.build()
 	r.use("customer-00", 100, 0, at.Add(-time.Hour))

@@ -73,7 +73,7 @@ func TestScenarioPreWarningFiresOnceOnTheExpectedDay(t *testing.T) {
 	for i, c := range cs {
 		p := fmt.Sprintf("+9665000001%02d", i)
 		phone[p] = c.id
-		r.customers = append(r.customers, report.Customer{ID: c.id, Name: c.id, Phone: p, Tier: "standard", Limits: standard})
+		r.customers = append(r.customers, report.Customer{ID: c.id, Name: c.id, Phone: p, Tier: "standard", Limits: &standard})
 	}
 	r.build()
 

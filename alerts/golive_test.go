@@ -20,7 +20,7 @@ func TestFirstRunHoldsTheBacklogThenWarns(t *testing.T) {
 	api := newFakeCloudAPI(t)
 	now := time.Date(2026, 11, 15, 12, 0, 0, 0, riyadh)
 	r := newRig(t, api, now)
-	r.customers = append(r.customers, report.Customer{ID: "layla", Name: "ليلى", Phone: "+966500000002", Tier: "basic", Limits: seedTiers["basic"]})
+	r.customers = append(r.customers, report.Customer{ID: "layla", Name: "ليلى", Phone: "+966500000002", Tier: "basic", Limits: new(seedTiers["basic"])})
 	r.build()
 	r.checker.HoldBacklog = true
 	r.use("omar", 2500, 0, now.AddDate(0, 0, -10)) // 83 % from the backlog
@@ -108,7 +108,7 @@ func TestLimitChangeWarnsAgainAndSaysWhy(t *testing.T) {
 	r := newRig(t, api, now)
 	r.use("omar", 2500, 0, now) // 83 % of 3000
 	r.checkAndDeliver()
-	r.customers[0].Tier, r.customers[0].Limits = "big", report.Tier{Requests: 3100, UpgradeTo: "pro"}
+	r.customers[0].Tier, r.customers[0].Limits = "big", &report.Tier{Requests: 3100, UpgradeTo: "pro"}
 	r.build()
 	r.clock.Add(time.Hour)
 	r.checkAndDeliver() // 80.6 % of 3100

@@ -72,7 +72,7 @@ func TestHaltingErrorKeepsTheWarningPending(t *testing.T) {
 		t.Run(itoa(ans.code), func(t *testing.T) {
 			api := newFakeCloudAPI(t, ans)
 			r := newRig(t, api, time.Date(2026, 11, 10, 12, 0, 0, 0, riyadh))
-			r.customers[0].Limits = report.Tier{Requests: 10}
+			r.customers[0].Limits = &report.Tier{Requests: 10}
 			r.build()
 			r.use("omar", 8, 0, r.clock.Now())
 			_, ds := r.checkAndDeliver()
@@ -119,7 +119,7 @@ func TestHaltProbesCountNothing(t *testing.T) {
 	api := newFakeCloudAPI(t)
 	r := newRig(t, api, time.Date(2026, 11, 10, 12, 0, 0, 0, riyadh))
 	r.token = expiredToken
-	r.customers = append(r.customers, report.Customer{ID: "layla", Phone: "+966500000002", Tier: "basic", Limits: report.Tier{Requests: 500}})
+	r.customers = append(r.customers, report.Customer{ID: "layla", Phone: "+966500000002", Tier: "basic", Limits: &report.Tier{Requests: 500}})
 	r.build()
 	r.use("omar", 2400, 0, r.clock.Now())
 	r.use("layla", 400, 0, r.clock.Now())
@@ -160,7 +160,7 @@ func TestTokenFileReplacedWhileHaltedResumesDelivery(t *testing.T) {
 	r.tokenFile = filepath.Join(t.TempDir(), "token")
 	writeToken(t, r.tokenFile, expiredToken)
 	r.token = expiredToken // what ReadToken found at start
-	r.customers = append(r.customers, report.Customer{ID: "layla", Phone: "+966500000002", Tier: "basic", Limits: report.Tier{Requests: 500}})
+	r.customers = append(r.customers, report.Customer{ID: "layla", Phone: "+966500000002", Tier: "basic", Limits: &report.Tier{Requests: 500}})
 	r.build()
 	logs := &lockedBuf{}
 	r.deliverer.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -242,7 +242,7 @@ func newRig(t *testing.T, api *fakeCloudAPI, start time.Time) *rig {
 	t.Helper()
 	r := &rig{t: t, path: filepath.Join(t.TempDir(), "qw.db"), clock: &clock{t: start}, api: api, cfg: testConfig(),
 		wa:        WhatsApp{APIBase: api.base(), PhoneNumberID: testPNID, TokenEnv: "UNUSED"},
-		customers: []report.Customer{{ID: "omar", Name: "عمر", Phone: omarPhone, Tier: "standard", Limits: standard}}}
+		customers: []report.Customer{{ID: "omar", Name: "عمر", Phone: omarPhone, Tier: "standard", Limits: &standard}}}
 	r.open()
 	t.Cleanup(func() { r.st.Close() })
 	return r

@@ -79,11 +79,11 @@ func TestWarningAgainstANewLimitIsNotSuperseded(t *testing.T) {
 	api := newFakeCloudAPI(t)
 	now := time.Date(2026, 11, 10, 12, 0, 0, 0, riyadh)
 	r := newRig(t, api, now)
-	r.customers[0].Tier, r.customers[0].Limits = "basic", report.Tier{Requests: 500}
+	r.customers[0].Tier, r.customers[0].Limits = "basic", &report.Tier{Requests: 500}
 	r.build()
 	r.use("omar", 500, 0, now)
 	r.checkAndDeliver() // 100 % of basic (80 % skipped as crossed together)
-	r.customers[0].Tier, r.customers[0].Limits = "standard", standard
+	r.customers[0].Tier, r.customers[0].Limits = "standard", &standard
 	r.build()
 	r.clock.Add(time.Hour)
 	r.use("omar", 1900, 0, now) // 2400 = 80 % of standard

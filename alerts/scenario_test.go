@@ -274,13 +274,13 @@ func TestTierChangeWarnsAgainstNewLimit(t *testing.T) {
 	if n := len(api.Calls()); n != 1 {
 		t.Fatalf("standard 80%%: %d requests", n)
 	}
-	r.customers[0].Tier, r.customers[0].Limits = "big", report.Tier{Requests: 3100}
+	r.customers[0].Tier, r.customers[0].Limits = "big", &report.Tier{Requests: 3100}
 	r.build()
 	r.checkAndDeliver() // 80.6 % of 3100: a new limit, warned again
 	if n := len(api.Calls()); n != 2 || !strings.Contains(api.Calls()[1].Body.Text.Body, "3100") {
 		t.Fatalf("after the tier change: %d requests", n)
 	}
-	r.customers[0].Tier, r.customers[0].Limits = "standard", standard
+	r.customers[0].Tier, r.customers[0].Limits = "standard", &standard
 	r.build()
 	r.checkAndDeliver()
 	if n := len(api.Calls()); n != 2 {
@@ -325,7 +325,7 @@ func TestTokenLimitDecides(t *testing.T) {
 	api := newFakeCloudAPI(t)
 	now := time.Date(2026, 11, 10, 12, 0, 0, 0, riyadh)
 	r := newRig(t, api, now)
-	r.customers[0].Limits = report.Tier{Requests: 3000, Tokens: 11000}
+	r.customers[0].Limits = &report.Tier{Requests: 3000, Tokens: 11000}
 	r.build()
 	r.use("omar", 80, 0, now) // 80 requests × 110 tokens = 8800 = 80 % of tokens
 	r.checkAndDeliver()

@@ -197,10 +197,11 @@ func New(cfg Config, opt Options) (*Enforcer, error) {
 		if a.lang == "" {
 			a.lang = opt.Language
 		}
-		a.capReq = capOf(c.Limits.Requests, p.GracePercent)
-		a.capTok = capOf(c.Limits.Tokens, p.GracePercent)
-		if c.Limits.CostUSD > 0 {
-			a.capCost = capOf(int64(report.USD(c.Limits.CostUSD)), p.GracePercent)
+		lim := c.TierLimits()
+		a.capReq = capOf(lim.Requests, p.GracePercent)
+		a.capTok = capOf(lim.Tokens, p.GracePercent)
+		if lim.CostUSD > 0 {
+			a.capCost = capOf(int64(report.USD(lim.CostUSD)), p.GracePercent)
 		}
 		e.accounts[c.ID] = a
 	}
@@ -328,7 +329,7 @@ func (a *account) over(n int64) bool {
 func (a *account) reading(n int64) (unit string, usage, limit int64) {
 	u := a.used
 	u.Requests += n
-	r, ok := report.Read(a.c.Limits, u)
+	r, ok := report.Read(a.c.TierLimits(), u)
 	if !ok {
 		return report.UnitRequests, u.Requests, 0
 	}

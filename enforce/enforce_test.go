@@ -58,7 +58,7 @@ func newFixtureTB(t testing.TB, cfg Config, customers []report.Customer, tiers m
 	t.Cleanup(func() { st.Close() })
 	for i := range customers {
 		if tier, ok := tiers[customers[i].Tier]; ok {
-			customers[i].Limits = tier
+			customers[i].Limits = &tier
 		}
 	}
 	clock := &testClock{t: time.Date(2026, 11, 15, 12, 0, 0, 0, riyadh)}

@@ -105,3 +105,36 @@ func TestRunGivesEachScansGarbageBackAWhileAfterIt(t *testing.T) {
 		t.Errorf("%d forced collections after the catch-up in 10 s of 100 ms rescans; want one after the catch-up and one after each rescan (3 or more)", got)
 	}
 }
+
+// TestAFollowWithNoSessionStoreChangeHoldsNoReadBuffer: the sessions.json
+// reader keeps its 256 KiB read buffer between reads to save allocations;
+// the scan's release (releaseAfter) drops it, so a follow that reads no
+// sessions.json holds none of it, and the next read works as before.
+func TestAFollowWithNoSessionStoreChangeHoldsNoReadBuffer(t *testing.T) {
+	old := releaseAfter
+	releaseAfter = 20 * time.Millisecond
+	t.Cleanup(func() { releaseAfter = old })
+	h := newHarness(t)
+	h.copySample()
+	st := h.open()
+	defer st.Close()
+	m, stop := runUntilReady(t, h, st)
+	defer stop()
+	rd := m.storeReader()
+	if rd.reads.Load() == 0 {
+		t.Fatal("the catch-up read no sessions.json")
+	}
+	held := func() bool {
+		rd.mu.Lock()
+		defer rd.mu.Unlock()
+		return rd.sc.buf != nil
+	}
+	for deadline := time.Now().Add(5 * time.Second); held(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v after the catch-up the sessions.json reader still holds its %d-byte read buffer", 5*time.Second, storeReadBuf)
+		}
+	}
+	if res := rd.read(context.Background(), h.path("main", "sessions.json")); res.err != nil || len(res.entries) != 0 {
+		t.Errorf("a read after the release: %d entries, err %v; want none changed, no error", len(res.entries), res.err)
+	}
+}

@@ -214,6 +214,7 @@ func (m *Monitor) load(ctx context.Context) error {
 		}
 	})
 	m.quiet.merge()
+	m.quiet.fit()
 	if err != nil {
 		return err
 	}
@@ -251,7 +252,7 @@ var settleFiles = 1024
 // 150,000-file backfill ~10-20 % slower; once the marks are eight times the
 // held files, the merge outweighs what they hold.
 func (m *Monitor) settleAt() int {
-	return min(max(settleFiles, len(m.quiet.recs)/8), 4*settleFiles)
+	return min(max(settleFiles, m.quiet.len()/8), 4*settleFiles)
 }
 
 // settle waits until everything read so far is committed, then keeps of

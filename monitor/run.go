@@ -656,6 +656,7 @@ func (m *Monitor) Run(ctx context.Context, ready func()) error {
 		case <-tick.C:
 			ch.rescan = true
 		case <-release.C:
+			sw.rd.releaseScratch()
 			debug.FreeOSMemory()
 			continue
 		case res := <-sw.results:

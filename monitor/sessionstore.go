@@ -493,6 +493,18 @@ func newStoreReader() *storeReader {
 		pending: map[uint64]storeEntry{}, primed: map[string]bool{}}
 }
 
+// releaseScratch drops what the reader keeps between reads only to save
+// allocations: the read buffer (256 KiB) and the per-read scratch. What it
+// remembers of each file (storeCache) stays. run calls it with the scan's
+// release, so a follow with no sessions.json changes holds none of it; a
+// read after it allocates them again.
+func (r *storeReader) releaseScratch() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sc.buf = nil
+	r.occ, r.pending = nil, nil
+}
+
 // priorOf is what the store says was handed out for agent's sessions, as
 // the hashes a read compares with, the first time agent's sessions are
 // asked for; nil after that (a second sessions.json of the agent starts

@@ -76,8 +76,8 @@ func TestEachCustomersRunningMonthIsMirroredInItsOwnTimezone(t *testing.T) {
 	endNY := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, newYork)
 	endRiyadh := time.Date(now.Year(), now.Month()+2, 1, 0, 0, 0, 0, riyadh)
 	book := report.NewBook([]report.Customer{
-		{ID: "riy", Limits: report.Tier{Requests: 100}},
-		{ID: "ny", Limits: report.Tier{Requests: 100}, Location: newYork},
+		{ID: "riy", Limits: &report.Tier{Requests: 100}},
+		{ID: "ny", Limits: &report.Tier{Requests: 100}, Location: newYork},
 	}, riyadh)
 
 	ctx := context.Background()

@@ -38,7 +38,7 @@ func BenchmarkComposeDigestOverAHistoryOfFiles(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	book := NewBook([]Customer{{ID: "omar", Tier: "standard", Limits: standard}}, riyadh)
+	book := NewBook([]Customer{{ID: "omar", Tier: "standard", Limits: &standard}}, riyadh)
 	sources := []DigestSource{{Kind: "clawdbot", Label: "clawdbot:/state", Dir: "/state"}}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -90,9 +90,9 @@ var (
 func TestDigestSaysWhereEveryLimitedCustomerStandsAndWhatWentWrong(t *testing.T) {
 	now := time.Date(2026, 11, 20, 9, 0, 0, 0, riyadh)
 	r := newDigestRig(t, []Customer{
-		{ID: "omar", Name: "عمر", Tier: "standard", Limits: standard},
-		{ID: "layla", Name: "ليلى", Tier: "basic", Limits: basic},
-		{ID: "khalid", Name: "خالد", Tier: "basic", Limits: basic},
+		{ID: "omar", Name: "عمر", Tier: "standard", Limits: &standard},
+		{ID: "layla", Name: "ليلى", Tier: "basic", Limits: &basic},
+		{ID: "khalid", Name: "خالد", Tier: "basic", Limits: &basic},
 		{ID: "salon", Name: "Salon", Tier: "pro"},
 	}, now)
 	day := now.Add(-2 * time.Hour)
@@ -214,8 +214,8 @@ func ltrIso(s string) string { return lri + s + pdi }
 // sentences; and isolates are balanced on every line.
 func TestArabicDigestIsolatesEveryLeftToRightRun(t *testing.T) {
 	now := time.Date(2026, 11, 20, 9, 0, 0, 0, riyadh)
-	r := newDigestRig(t, []Customer{{ID: "omar-001", Name: "عمر", Tier: "standard", Limits: standard},
-		{ID: "acme", Tier: "basic", Limits: Tier{Requests: 500, CostUSD: 3.5}}}, now)
+	r := newDigestRig(t, []Customer{{ID: "omar-001", Name: "عمر", Tier: "standard", Limits: &standard},
+		{ID: "acme", Tier: "basic", Limits: &Tier{Requests: 500, CostUSD: 3.5}}}, now)
 	r.use("omar-001", "s1", 1234, now.Add(-time.Hour))
 	r.use("acme", "s2", 400, now.Add(-time.Hour)) // 4 USD of 3.50 (80 % of the requests): the cost limit decides
 	r.use(Unassigned, "s3", 3, now.Add(-time.Hour))
@@ -267,7 +267,7 @@ func TestDigestOf200CustomersSplitsIntoNumberedPartsWithoutLosingALine(t *testin
 	now := time.Date(2026, 11, 20, 9, 0, 0, 0, riyadh)
 	var cs []Customer
 	for i := 0; i < 200; i++ {
-		cs = append(cs, Customer{ID: fmt.Sprintf("customer-%03d", i), Name: fmt.Sprintf("عميل رقم %d", i), Tier: "standard", Limits: standard})
+		cs = append(cs, Customer{ID: fmt.Sprintf("customer-%03d", i), Name: fmt.Sprintf("عميل رقم %d", i), Tier: "standard", Limits: &standard})
 	}
 	r := newDigestRig(t, cs, now)
 	for i := 0; i < 200; i++ {

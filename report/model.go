@@ -86,10 +86,21 @@ type Customer struct {
 	// Enforce overrides the tier's and the global hard-limit policy.
 	Enforce *Enforce `mapstructure:"enforce" json:"enforce,omitempty"`
 
-	// Limits is the tier's limits (zero = unlimited, also for no tier).
-	Limits Tier `mapstructure:"-" json:"-"`
+	// Limits is the tier's limits, shared by the customers of the tier
+	// (nil = unlimited, also for no tier): a copy in each customer was 80
+	// bytes more a customer, 0.66 MB of run's idle heap at 8,250. Read it
+	// through TierLimits.
+	Limits *Tier `mapstructure:"-" json:"-"`
 	// Location is the customer's own timezone; nil = the global one.
 	Location *time.Location `mapstructure:"-" json:"-"`
+}
+
+// TierLimits is the customer's limits (zero = unlimited, also for no tier).
+func (c *Customer) TierLimits() Tier {
+	if c == nil || c.Limits == nil {
+		return Tier{}
+	}
+	return *c.Limits
 }
 
 // In is the timezone of the customer's billing periods: its own, else the

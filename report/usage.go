@@ -83,7 +83,7 @@ func Rows(ctx context.Context, st *store.Store, b *Book, period, only string, no
 		if cu != nil {
 			r.Configured = true
 			r.Name, r.Tier = cu.Name, cu.Tier
-			t := cu.Limits
+			t := cu.TierLimits()
 			if t.Requests > 0 {
 				r.LimitRequests = &t.Requests
 			}

@@ -39,9 +39,9 @@ func TestUsageRowsCarryTheForecastNotALinearGuess(t *testing.T) {
 	defer st.Close()
 	std := Tier{Requests: 3000}
 	b := NewBook([]Customer{
-		{ID: "steady", Tier: "standard", Limits: std},
-		{ID: "spike", Tier: "standard", Limits: std},
-		{ID: "new", Tier: "standard", Limits: std, Location: time.UTC},
+		{ID: "steady", Tier: "standard", Limits: &std},
+		{ID: "spike", Tier: "standard", Limits: &std},
+		{ID: "new", Tier: "standard", Limits: &std, Location: time.UTC},
 		{ID: "free", Tier: "pro"},
 	}, riyadh)
 	seq := 0

@@ -61,11 +61,11 @@ func TestRowsForecastFromSummedWindowsEqualsTheOldDailyReadOverRandomStores(t *t
 			c := Customer{ID: fmt.Sprintf("c%02d", i), Tier: "standard"}
 			switch i % 4 {
 			case 0:
-				c.Limits = Tier{Requests: 50 + rng.Int64N(400)}
+				c.Limits = &Tier{Requests: 50 + rng.Int64N(400)}
 			case 1:
-				c.Limits = Tier{Tokens: 20_000 + rng.Int64N(400_000)}
+				c.Limits = &Tier{Tokens: 20_000 + rng.Int64N(400_000)}
 			case 2:
-				c.Limits = Tier{CostUSD: 0.5 + float64(rng.IntN(300))/100}
+				c.Limits = &Tier{CostUSD: 0.5 + float64(rng.IntN(300))/100}
 			}
 			if seed > 0 { // seed 0: everyone in the book's timezone
 				c.Location = zones[rng.IntN(len(zones))]
@@ -124,7 +124,7 @@ func TestRowsForecastFromSummedWindowsEqualsTheOldDailyReadOverRandomStores(t *t
 					}
 					for name, days := range map[string][]Daily{"the old read": old[r.Customer], "the whole month": full[r.Customer]} {
 						want := &Row{}
-						want.setForecast(ForecastOf(cu.Limits, days, "2026-11", cu.In(b.Location), now))
+						want.setForecast(ForecastOf(cu.TierLimits(), days, "2026-11", cu.In(b.Location), now))
 						if !reflect.DeepEqual(r.Forecast, want.Forecast) || !reflect.DeepEqual(r.ProjectedPercent, want.ProjectedPercent) ||
 							!reflect.DeepEqual(r.ProjectedLimitDate, want.ProjectedLimitDate) || !reflect.DeepEqual(r.Pace, want.Pace) ||
 							!reflect.DeepEqual(r.PaceBasis, want.PaceBasis) {

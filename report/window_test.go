@@ -25,9 +25,9 @@ func TestRowsForecastFromThePaceWindowEqualsTheWholeMonths(t *testing.T) {
 	defer st.Close()
 	utc := time.UTC
 	b := NewBook([]Customer{
-		{ID: "steady", Tier: "standard", Limits: Tier{Requests: 3000}},
-		{ID: "burst", Tier: "standard", Limits: Tier{Tokens: 40_000}, Location: utc},
-		{ID: "cost", Tier: "standard", Limits: Tier{CostUSD: 2}},
+		{ID: "steady", Tier: "standard", Limits: &Tier{Requests: 3000}},
+		{ID: "burst", Tier: "standard", Limits: &Tier{Tokens: 40_000}, Location: utc},
+		{ID: "cost", Tier: "standard", Limits: &Tier{CostUSD: 2}},
 		{ID: "free", Tier: "pro"},
 	}, riyadh)
 	seq := 0
@@ -63,7 +63,7 @@ func TestRowsForecastFromThePaceWindowEqualsTheWholeMonths(t *testing.T) {
 				continue
 			}
 			want := &Row{}
-			want.setForecast(ForecastOf(cu.Limits, full[r.Customer], "2026-11", cu.In(b.Location), now))
+			want.setForecast(ForecastOf(cu.TierLimits(), full[r.Customer], "2026-11", cu.In(b.Location), now))
 			if !reflect.DeepEqual(r.Forecast, want.Forecast) || !reflect.DeepEqual(r.ProjectedPercent, want.ProjectedPercent) ||
 				!reflect.DeepEqual(r.ProjectedLimitDate, want.ProjectedLimitDate) || !reflect.DeepEqual(r.Pace, want.Pace) {
 				t.Errorf("%s %s: forecast %+v, want %+v (from the whole month)", now, r.Customer, r.Forecast, want.Forecast)

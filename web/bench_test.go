@@ -37,7 +37,7 @@ func benchStore(b *testing.B, n int) (*store.Store, *report.Book) {
 	var cs []report.Customer
 	for i := range benchCustomers {
 		cs = append(cs, report.Customer{ID: fmt.Sprintf("c%04d", i), Name: fmt.Sprintf("عميل %d", i), Tier: "standard",
-			Limits: report.Tier{Requests: int64(n / benchCustomers * 5 / 4)}})
+			Limits: &report.Tier{Requests: int64(n / benchCustomers * 5 / 4)}})
 	}
 	book := report.NewBook(cs, riyadh)
 	// The schema is in the name: a binary of another schema cannot open it.

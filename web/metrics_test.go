@@ -39,11 +39,11 @@ func TestCustomerFamiliesAreWhatTheRegistryGathers(t *testing.T) {
 		c := report.Customer{ID: fmt.Sprintf("c%02d", i), Name: fmt.Sprintf("n%d", i), Tier: []string{"free", "standard", "pro"}[i%3]}
 		switch i % 4 {
 		case 0:
-			c.Limits = report.Tier{Requests: 20 + rng.Int64N(200)}
+			c.Limits = &report.Tier{Requests: 20 + rng.Int64N(200)}
 		case 1:
-			c.Limits = report.Tier{Tokens: 10_000 + rng.Int64N(300_000)}
+			c.Limits = &report.Tier{Tokens: 10_000 + rng.Int64N(300_000)}
 		case 2:
-			c.Limits = report.Tier{CostUSD: 0.1 + float64(rng.IntN(100))/100}
+			c.Limits = &report.Tier{CostUSD: 0.1 + float64(rng.IntN(100))/100}
 		}
 		cs = append(cs, c)
 	}

@@ -40,9 +40,9 @@ func inNovember() time.Time { return time.Date(2026, 11, 28, 12, 0, 0, 0, riyadh
 // would resolve it. owner's name holds markup, to prove it is escaped.
 func sampleCustomers() []report.Customer {
 	return []report.Customer{
-		{ID: "omar", Name: "عمر", Tier: "standard", Limits: report.Tier{Requests: 3000}, Match: report.Match{Peer: "+966500000001"}},
-		{ID: "layla", Name: "ليلى", Tier: "basic", Limits: report.Tier{Requests: 500}, Match: report.Match{Peer: "+966500000002"}},
-		{ID: "khalid", Name: "خالد", Tier: "basic", Limits: report.Tier{Requests: 4}, Match: report.Match{Peer: "+966500000003"}},
+		{ID: "omar", Name: "عمر", Tier: "standard", Limits: &report.Tier{Requests: 3000}, Match: report.Match{Peer: "+966500000001"}},
+		{ID: "layla", Name: "ليلى", Tier: "basic", Limits: &report.Tier{Requests: 500}, Match: report.Match{Peer: "+966500000002"}},
+		{ID: "khalid", Name: "خالد", Tier: "basic", Limits: &report.Tier{Requests: 4}, Match: report.Match{Peer: "+966500000003"}},
 		{ID: "salon", Name: "Salon", Tier: "pro", Match: report.Match{Agent: "ops"}},
 		{ID: "owner", Name: `Owner <script>alert("x")</script>`, Tier: "pro"},
 	}

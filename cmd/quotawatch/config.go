@@ -370,6 +370,11 @@ func (c *Config) validate() error {
 		}
 		c.Tiers[name] = t
 	}
+	// One copy of each tier, which its customers point at.
+	tiers := make(map[string]*report.Tier, len(c.Tiers))
+	for name, t := range c.Tiers {
+		tiers[name] = &t
+	}
 	seen := make(map[string]struct{}, len(c.Customers))
 	for i := range c.Customers {
 		cu := &c.Customers[i]
@@ -389,7 +394,7 @@ func (c *Config) validate() error {
 				return cfgErr(key+".tier", "unknown tier %q", cu.Tier)
 			}
 			cu.Tier = strings.ToLower(cu.Tier)
-			cu.Limits = c.Tiers[cu.Tier]
+			cu.Limits = tiers[cu.Tier]
 		}
 		if cu.Timezone != "" {
 			l, err := time.LoadLocation(cu.Timezone)
@@ -525,9 +530,13 @@ func (c *Config) sourcesReady(what string) error {
 	return nil
 }
 
-// attributor builds the monitor's view of customers.
+// attributor builds the monitor's view of customers, over the one book.
 func (c *Config) attributor() *monitor.Attributor {
-	return monitor.NewAttributor(c.Customers, c.DefaultCustomer, c.loc)
+	b := c.customers
+	if b == nil { // not validated (never in the commands)
+		b = report.NewBook(c.Customers, c.loc)
+	}
+	return monitor.NewBookAttributor(b, c.DefaultCustomer)
 }
 
 // book is the report room's view of the configured customers, built once
