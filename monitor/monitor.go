@@ -41,10 +41,13 @@ type Config struct {
 	Rescan time.Duration
 }
 
-// Defaults for Config fields left zero.
+// Defaults for Config fields left zero. A batch of 1,000 events commits as
+// fast as one of 2,000 once the writer checkpoints every 4,000 pages (store),
+// and a backfill holds up to three batches at once: 2,000 cost 1.5-2 MiB
+// more of its peak RSS (docs/BENCHMARKS.md, Round 5).
 const (
 	DefaultMaxLineBytes = 32 << 20
-	DefaultBatchEvents  = 2000
+	DefaultBatchEvents  = 1000
 	DefaultRescan       = 30 * time.Second
 )
 

@@ -105,7 +105,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// takes an 8 KiB slot in modernc's allocator, so the default held ~4 MiB
 	// at a backfill's peak; at 1 MiB the backfill's CPU is the same within
 	// the noise (docs/BENCHMARKS.md) and 256 KiB was measurably slower.
-	w, err := sql.Open("sqlite", dsn("&_txlock=immediate&_pragma=cache_size(-1024)"))
+	// Its WAL is checkpointed every 4,000 pages (16 MiB), not SQLite's
+	// 1,000: a backfill's batches dirty the same index and rollup pages
+	// again and again, and each checkpoint copies them (with an fsync of
+	// the WAL and one of the database); at 1,000 the writer, which bounds
+	// the backfill, spent ~0.2 s copying and ~0.27 s in fsync of a 1.7 s
+	// sparse backfill. The WAL file may grow to ~16 MiB of disk; memory
+	// does not (docs/BENCHMARKS.md, Round 5).
+	w, err := sql.Open("sqlite", dsn("&_txlock=immediate&_pragma=cache_size(-1024)&_pragma=wal_autocheckpoint(4000)"))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
