@@ -272,12 +272,7 @@ func TestCommitPutsTemporaryStorageBackToFiles(t *testing.T) {
 // bounded: after 80 batches of 1,000 events it is under 20 MiB.
 func TestTheWriterCheckpointsItsWALEvery4000Pages(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "qw.db")
-	st, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	var pages int
 	if err := st.DB().QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
 		t.Fatal(err)
@@ -297,7 +292,7 @@ func TestTheWriterCheckpointsItsWALEvery4000Pages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fi, err := os.Stat(path + "-wal")
+	fi, err := os.Stat(st.Path() + "-wal")
 	if err != nil {
 		t.Fatal(err)
 	}
