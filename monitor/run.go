@@ -16,6 +16,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/quotawatch/quotawatch/internal/gctarget"
 	"github.com/quotawatch/quotawatch/store"
 )
 
@@ -723,11 +724,8 @@ var releaseAfter = 5 * time.Second
 // followGCTarget sets followGCPercent unless the user chose a GOGC, and
 // returns what restores the previous setting.
 func followGCTarget(getenv func(string) string) (restore func()) {
-	if getenv("GOGC") != "" {
-		return func() {}
-	}
-	old := debug.SetGCPercent(followGCPercent)
-	return func() { debug.SetGCPercent(old) }
+	restore, _ = gctarget.Set(followGCPercent, getenv)
+	return restore
 }
 
 // classify asks the sources watching an event's directory what it means.

@@ -1,6 +1,6 @@
 package main
 
-import "runtime/debug"
+import "github.com/quotawatch/quotawatch/internal/gctarget"
 
 // backfillGCPercent is the garbage collector's target during a backfill:
 // the heap may grow 75 % over what is live instead of 100 %. A backfill's
@@ -13,9 +13,6 @@ const backfillGCPercent = 75
 // lowerGCTarget sets backfillGCPercent unless the user chose a GOGC, and
 // returns what restores the previous setting.
 func lowerGCTarget(getenv func(string) string) (restore func()) {
-	if getenv("GOGC") != "" {
-		return func() {}
-	}
-	old := debug.SetGCPercent(backfillGCPercent)
-	return func() { debug.SetGCPercent(old) }
+	restore, _ = gctarget.Set(backfillGCPercent, getenv)
+	return restore
 }

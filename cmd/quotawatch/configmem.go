@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"runtime/debug"
+
+	"github.com/quotawatch/quotawatch/internal/gctarget"
 )
 
 // configGCPercent is the garbage collector's target while the config is
@@ -19,12 +21,12 @@ const configGCPercent = 50
 // the OS: that memory would otherwise stay resident until the scavenger
 // gets to it, long after `run` has gone idle.
 func parseMemory() (release func()) {
-	if os.Getenv("GOGC") != "" {
-		return func() {}
+	restore, set := gctarget.Set(configGCPercent, os.Getenv)
+	if !set {
+		return restore
 	}
-	old := debug.SetGCPercent(configGCPercent)
 	return func() {
-		debug.SetGCPercent(old)
+		restore()
 		debug.FreeOSMemory()
 	}
 }
