@@ -470,10 +470,18 @@ type ocDB struct {
 	raw   []ocRawRow
 	out   []byte
 	lastS string
+	// spareArena and spareRaw are the other pair of batch buffers: the
+	// batch ReadSince reads ahead collects into one pair while its caller
+	// handles the rows of the other.
+	spareArena []byte
+	spareRaw   []ocRawRow
 	// full says the batch being collected reached ocBatchBytes.
 	full bool
 	// token names this reader to the batch aggregate (ocCollectors).
 	token int64
+	// rowsQ, resumeQ and markQ are readBatch's queries, prepared once (see
+	// prepare).
+	rowsQ, resumeQ, markQ *sql.Stmt
 }
 
 // ocRawRow is a row as collected, before decoding; json and zstd are
@@ -608,7 +616,52 @@ func openOCDB(path, agent string) (*ocDB, error) {
 		d.Close()
 		return nil, err
 	}
+	if err := d.prepare(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open openclaw agent database %s: %w", path, err)
+	}
 	return d, nil
+}
+
+// prepare prepares readBatch's three queries once: prepared in each read
+// transaction they were a fifth of the CPU of the goroutine that reads
+// rows ahead in a backfill (SQLite parses the query every time). They are
+// prepared through the pool, on its one connection while d.conn hands it
+// back for a moment, so that tx.StmtContext in d.conn's transactions finds
+// them prepared on that connection and uses them as they are (a statement
+// prepared on a *sql.Conn is prepared again in every transaction); were
+// the connection ever replaced, database/sql prepares them on the new one.
+func (d *ocDB) prepare(ctx context.Context) error {
+	rows := `SELECT ` + ocRowsFuncName + `(?, rowid, session_id, seq, created_at, event_json, NULL, NULL) FROM (SELECT rowid, session_id, seq, created_at, event_json FROM transcript_events WHERE rowid > ? ORDER BY rowid LIMIT ?)`
+	if d.hasZstd {
+		rows = `SELECT ` + ocRowsFuncName + `(?, rowid, session_id, seq, created_at, event_json, event_zstd, event_utf8_bytes) FROM (SELECT rowid, session_id, seq, created_at, event_json, event_zstd, event_utf8_bytes FROM transcript_events WHERE rowid > ? ORDER BY rowid LIMIT ?)`
+	}
+	if err := d.conn.Close(); err != nil {
+		return fmt.Errorf("hand the connection back to prepare queries: %w", err)
+	}
+	d.conn = nil
+	for _, q := range []struct {
+		st  **sql.Stmt
+		sql string
+	}{
+		{&d.rowsQ, rows},
+		{&d.resumeQ, `SELECT ` + d.markCols() + ` FROM transcript_events WHERE rowid = ?`},
+		{&d.markQ, `SELECT rowid, ` + d.markCols() + ` FROM transcript_events WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1`},
+	} {
+		err := ocRetry(ctx, func() error {
+			var err error
+			*q.st, err = d.db.PrepareContext(ctx, q.sql)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q.sql, err)
+		}
+	}
+	var err error
+	if d.conn, err = d.db.Conn(ctx); err != nil {
+		return fmt.Errorf("take the connection back: %w", err)
+	}
+	return nil
 }
 
 // init reads the schema version and which tables and columns exist.
@@ -705,6 +758,11 @@ func (d *ocDB) init(ctx context.Context) error {
 // Close releases the connection.
 func (d *ocDB) Close() error {
 	ocCollectors.Delete(d.token)
+	for _, st := range []*sql.Stmt{d.rowsQ, d.resumeQ, d.markQ} {
+		if st != nil {
+			st.Close()
+		}
+	}
 	if d.conn != nil {
 		d.conn.Close()
 	}
@@ -964,35 +1022,80 @@ func (d *ocDB) ReadSince(ctx context.Context, cur ocCursor, max int, fn func(ocR
 	// base is the last cursor with a full set of marks: the batches in
 	// between carry only a mark at their own top, and fall back to base's.
 	base := cur
-	done := 0
-	for max <= 0 || done < max {
-		limit := ocBatchRows
+	// bounds is the size of the batch after done rows, and whether it is
+	// the call's last.
+	bounds := func(done int) (limit int, last bool) {
+		limit = ocBatchRows
 		if max > 0 && max-done < limit {
 			limit = max - done
 		}
-		last := max > 0 && done+limit >= max
-		var next ocCursor
-		err := ocRetry(ctx, func() error {
+		return limit, max > 0 && done+limit >= max
+	}
+	fetch := func(from ocCursor, limit int, last bool) (next ocCursor, err error) {
+		err = ocRetry(ctx, func() error {
 			var err error
-			next, err = d.readBatch(ctx, cur, base, limit, last)
+			next, err = d.readBatch(ctx, from, base, limit, last)
 			return err
 		})
 		if err != nil {
-			return cur, fmt.Errorf("read transcript_events of openclaw agent database %s: %w", d.Path, err)
+			err = fmt.Errorf("read transcript_events of openclaw agent database %s: %w", d.Path, err)
 		}
-		for i := range d.raw {
-			if err := fn(d.decode(&d.raw[i])); err != nil {
-				return cur, err
+		return next, err
+	}
+	type fetched struct {
+		next ocCursor
+		err  error
+	}
+	done := 0
+	limit, last := bounds(0)
+	next, err := fetch(cur, limit, last)
+	for {
+		if err != nil {
+			return cur, err
+		}
+		raw, arena := d.raw, d.arena
+		n := len(raw)
+		more := (n == limit || d.full) && (max <= 0 || done+n < max)
+		// The next batch is read on the connection (its own short read
+		// transaction) while fn handles this one: a backfill of an OpenClaw
+		// state was bound by this goroutine, SQLite's page reads and fn's
+		// parsing one after the other, with the writer idle a third of the
+		// time. Its rows go into the spare buffers.
+		var ahead chan fetched
+		nextLimit, nextLast := 0, false
+		if more {
+			nextLimit, nextLast = bounds(done + n)
+			d.raw, d.arena = d.spareRaw[:0], d.spareArena[:0]
+			ahead = make(chan fetched, 1)
+			go func(from ocCursor) {
+				nx, err := fetch(from, nextLimit, nextLast)
+				ahead <- fetched{nx, err}
+			}(next)
+		}
+		var fnErr error
+		for i := range raw {
+			if fnErr = fn(d.decode(&raw[i], arena)); fnErr != nil {
+				break
 			}
 		}
-		n := len(d.raw)
+		if ahead == nil {
+			if fnErr != nil {
+				return cur, fnErr
+			}
+			return next, nil
+		}
+		// Wait for the batch ahead even when fn failed: its read
+		// transaction must have ended before the connection is used again
+		// or the call returns.
+		f := <-ahead
+		d.spareRaw, d.spareArena = raw, arena
+		if fnErr != nil {
+			return cur, fnErr
+		}
 		done += n
 		cur = next
-		if n < limit && !d.full {
-			break
-		}
+		next, err, limit = f.next, f.err, nextLimit
 	}
-	return cur, nil
 }
 
 // readBatch is one read transaction: find where to resume (the highest
@@ -1021,12 +1124,8 @@ func (d *ocDB) readBatch(ctx context.Context, cur, base ocCursor, limit int, las
 	// driver-side copy of every text and blob, the connection's mutex for
 	// each column and an interface conversion per value (this query was
 	// 2.1x faster on the 300 MiB benchmark state).
-	q := `SELECT ` + ocRowsFuncName + `(?, rowid, session_id, seq, created_at, event_json, NULL, NULL) FROM (SELECT rowid, session_id, seq, created_at, event_json FROM transcript_events WHERE rowid > ? ORDER BY rowid LIMIT ?)`
-	if d.hasZstd {
-		q = `SELECT ` + ocRowsFuncName + `(?, rowid, session_id, seq, created_at, event_json, event_zstd, event_utf8_bytes) FROM (SELECT rowid, session_id, seq, created_at, event_json, event_zstd, event_utf8_bytes FROM transcript_events WHERE rowid > ? ORDER BY rowid LIMIT ?)`
-	}
 	var n sql.NullInt64 // NULL when no row is left
-	err = tx.QueryRowContext(ctx, q, d.token, start, limit).Scan(&n)
+	err = tx.StmtContext(ctx, d.rowsQ).QueryRowContext(ctx, d.token, start, limit).Scan(&n)
 	if err != nil && !d.full {
 		// A batch cut by the byte budget ends with the function's own
 		// error: the rows collected before it are the batch.
@@ -1226,8 +1325,12 @@ func ocTypeName(v driver.Value) string {
 func (d *ocDB) resume(ctx context.Context, tx *sql.Tx, cur ocCursor) (int64, error) {
 	var session, content []byte
 	var seq, created int64
+	if len(cur.Marks) == 0 {
+		return 0, nil
+	}
+	q := tx.StmtContext(ctx, d.resumeQ)
 	for _, m := range cur.Marks {
-		err := tx.QueryRowContext(ctx, `SELECT `+d.markCols()+` FROM transcript_events WHERE rowid = ?`, m.RowID).Scan(&session, &seq, &created, &content)
+		err := q.QueryRowContext(ctx, m.RowID).Scan(&session, &seq, &created, &content)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -1248,6 +1351,7 @@ func (d *ocDB) marks(ctx context.Context, tx *sql.Tx, top int64) ([]ocMark, erro
 	var session, content []byte
 	var rowID, seq, created int64
 	below := top
+	q := tx.StmtContext(ctx, d.markQ)
 	for _, dist := range ocMarkDistances {
 		target := top - dist
 		if target > below {
@@ -1256,8 +1360,7 @@ func (d *ocDB) marks(ctx context.Context, tx *sql.Tx, top int64) ([]ocMark, erro
 		if target < 1 {
 			break
 		}
-		err := tx.QueryRowContext(ctx, `SELECT rowid, `+d.markCols()+` FROM transcript_events WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1`, target).
-			Scan(&rowID, &session, &seq, &created, &content)
+		err := q.QueryRowContext(ctx, target).Scan(&rowID, &session, &seq, &created, &content)
 		if errors.Is(err, sql.ErrNoRows) {
 			break
 		}
@@ -1283,16 +1386,16 @@ var ocRowDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
 })
 
 // decode turns a scanned row into what the callback gets.
-func (d *ocDB) decode(r *ocRawRow) ocRow {
+func (d *ocDB) decode(r *ocRawRow, arena []byte) ocRow {
 	row := ocRow{SessionID: r.session, Seq: r.seq, RowID: r.rowID, CreatedAt: r.createdAt}
 	switch {
 	case r.err != nil:
 		row.Err = r.err
 	case r.hasJSON:
-		row.Line = d.arena[r.json[0]:r.json[1]]
+		row.Line = arena[r.json[0]:r.json[1]]
 	case r.hasZstd:
 		row.Compressed = true
-		row.Line, row.Err = d.inflate(r)
+		row.Line, row.Err = d.inflate(r, arena)
 	default:
 		row.Err = errors.New("row has neither event_json nor event_zstd")
 	}
@@ -1305,7 +1408,7 @@ func (d *ocDB) decode(r *ocRawRow) ocRow {
 
 // inflate decompresses event_zstd into a buffer reused between rows and
 // checks the result against event_utf8_bytes.
-func (d *ocDB) inflate(r *ocRawRow) ([]byte, error) {
+func (d *ocDB) inflate(r *ocRawRow, arena []byte) ([]byte, error) {
 	n := r.utf8Bytes
 	if n <= 0 || n > ocMaxEventBytes {
 		return nil, fmt.Errorf("event_utf8_bytes %d is outside 1..%d", n, ocMaxEventBytes)
@@ -1317,7 +1420,7 @@ func (d *ocDB) inflate(r *ocRawRow) ([]byte, error) {
 	if int64(cap(d.out)) < n {
 		d.out = make([]byte, 0, int(n))
 	}
-	z := d.arena[r.zstd[0]:r.zstd[1]]
+	z := arena[r.zstd[0]:r.zstd[1]]
 	out, err := dec.DecodeAll(z, d.out[:0:int(n)])
 	if err != nil {
 		return nil, fmt.Errorf("decode event_zstd (%d bytes, %d declared): %w", len(z), n, err)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 )
 
@@ -15,21 +16,23 @@ import (
 // heapProfile.
 func cpuProfile() func() {
 	heapProfile()
+	stopTrace := execTrace()
 	path := os.Getenv("QW_CPUPROFILE")
 	if path == "" {
-		return func() {}
+		return stopTrace
 	}
 	f, err := os.Create(path)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "quotawatch: QW_CPUPROFILE: %v\n", err)
-		return func() {}
+		return stopTrace
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		fmt.Fprintf(os.Stderr, "quotawatch: QW_CPUPROFILE: %v\n", err)
 		f.Close()
-		return func() {}
+		return stopTrace
 	}
 	return func() {
+		stopTrace()
 		pprof.StopCPUProfile()
 		if err := f.Close(); err != nil {
 			fmt.Fprintf(os.Stderr, "quotawatch: QW_CPUPROFILE: %v\n", err)
@@ -75,4 +78,31 @@ func heapProfile() {
 			fmt.Fprintf(os.Stderr, "quotawatch: QW_HEAPPROFILE: %v\n", err)
 		}
 	})
+}
+
+// execTrace writes an execution trace into the file QW_TRACE names: where
+// the reader and the writer wait on each other in a backfill, which a CPU
+// profile cannot show. Unset, it does nothing; like QW_CPUPROFILE, a
+// developer's tool.
+func execTrace() func() {
+	path := os.Getenv("QW_TRACE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "quotawatch: QW_TRACE: %v\n", err)
+		return func() {}
+	}
+	if err := trace.Start(f); err != nil {
+		fmt.Fprintf(os.Stderr, "quotawatch: QW_TRACE: %v\n", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		trace.Stop()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "quotawatch: QW_TRACE: %v\n", err)
+		}
+	}
 }
