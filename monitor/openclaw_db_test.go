@@ -1581,3 +1581,105 @@ func TestOpenClawDamagedArchiveDoesNotSpoilTheNext(t *testing.T) {
 		}
 	}
 }
+
+// ReadSince reads the next batch while the callback handles the current
+// one. Over several batches every row reaches the callback once, in rowid
+// order; a callback that fails while the next batch is being read gets the
+// cursor from before its own batch back, and by the time ReadSince returns
+// the batch read ahead has ended its read transaction: OpenClaw's TRUNCATE
+// checkpoint completes at once.
+func TestOpenClawReadAheadHandsEveryRowOnceAndEndsItsTransaction(t *testing.T) {
+	path := ocMainDB(t)
+	w := ocWriter(t, path)
+	r := rand.New(rand.NewSource(12))
+	ocMustExec(t, w, `BEGIN`)
+	const added = 3*ocBatchRows + 100
+	for i := 0; i < added; i++ {
+		ocAppend(t, w, ocOwnerSession, ocAssistant(ocNewID(r), time.Now(), 1, 1, 0, 10))
+	}
+	ocMustExec(t, w, `COMMIT`)
+	var total int
+	if err := w.QueryRow(`SELECT count(*) FROM transcript_events`).Scan(&total); err != nil {
+		t.Fatal(err)
+	}
+	d := ocOpenTest(t, path)
+	ctx := context.Background()
+	checkpoint := func(after string) {
+		t.Helper()
+		var busy, logFrames, done int64
+		if err := w.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+			t.Fatalf("checkpoint after %s: %v", after, err)
+		}
+		if busy != 0 || logFrames != done {
+			t.Fatalf("checkpoint after %s: busy=%d log=%d checkpointed=%d: a read transaction was left open", after, busy, logFrames, done)
+		}
+	}
+
+	boom := errors.New("store full")
+	for _, failAt := range []int{1, ocBatchRows + 7, 2*ocBatchRows + 1} {
+		n := 0
+		cur, err := d.ReadSince(ctx, ocCursor{}, 0, func(ocRow) error {
+			// Failing at once, while the batch ahead is still being read:
+			// were ReadSince to return without waiting for it, its read
+			// transaction would still be open at the checkpoint below.
+			if n++; n == failAt {
+				return boom
+			}
+			return nil
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("fail at row %d: %v", failAt, err)
+		}
+		checkpoint(fmt.Sprintf("a callback failing at row %d", failAt))
+		// The cursor stops before the failing row's batch: reading on from
+		// it hands the rows of that batch and all after it.
+		batchStart := (failAt - 1) / ocBatchRows * ocBatchRows
+		rows := 0
+		var last int64
+		if _, err := d.ReadSince(ctx, cur, 0, func(row ocRow) error {
+			if row.RowID <= last {
+				t.Fatalf("rowid %d after %d", row.RowID, last)
+			}
+			last = row.RowID
+			rows++
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if rows != total-batchStart {
+			t.Fatalf("fail at row %d: read on from the cursor %+v: %d rows, want %d", failAt, cur.Top, rows, total-batchStart)
+		}
+		checkpoint("ReadSince")
+	}
+
+	// Bounded calls (max rows each) in a row hand every row exactly once.
+	seen := map[int64]int{}
+	var cur ocCursor
+	for calls := 0; ; calls++ {
+		n := 0
+		next, err := d.ReadSince(ctx, cur, ocBatchRows+300, func(row ocRow) error {
+			seen[row.RowID]++
+			n++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur = next
+		if n < ocBatchRows+300 {
+			break
+		}
+		if calls > total {
+			t.Fatal("ReadSince never ended")
+		}
+	}
+	if len(seen) != total {
+		t.Fatalf("%d distinct rows, want %d", len(seen), total)
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Fatalf("row %d handed %d times", id, k)
+		}
+	}
+	checkpoint("bounded ReadSince calls")
+}
