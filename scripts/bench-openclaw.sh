@@ -9,7 +9,8 @@
 # zstd-compressed, windows, archives) it measures:
 #   backfill   quotawatch backfill into a fresh database per size: wall, CPU, peak RSS
 #              (/usr/bin/time -v), events/s; totals checked with `qwcorpus check`
-#   jsonl      the same on a Clawdbot JSONL corpus of the largest size (the events/s baseline)
+#   jsonl      the same on a Clawdbot JSONL corpus of the largest size (the events/s baseline),
+#              in turns with the largest state: the ratio is judged on the median of the turns
 #   ccusage    ccusage openclaw monthly --json --offline --open-claw-path DIR on the same
 #              states (stopped at BENCH_OC_CC_TIMEOUT), and what its totals miss
 #   live       qwcorpus live -kind openclaw (its own WAL writer: turns, resets, compactions,
@@ -158,12 +159,25 @@ for d in "$tmp"/oc* "$tmp/jsonl" "$tmp/idle"; do find "$d" -type f -exec cat {} 
 
 # --- backfill ------------------------------------------------------------------------------
 declare -A R
+abrow() { echo "$(cut -d' ' -f1 "$1" | median) $(cut -d' ' -f2 "$1" | median) $(cut -d' ' -f3 "$1" | max) $(head -1 "$1" | cut -d' ' -f4-5)"; }
 for s in $SIZES; do
+	[ "$s" = "$largest" ] && continue
 	R[$s]=$(backfill "$tmp/oc$s" "$tmp/qw$s.db" "openclaw-$s")
 	log "openclaw $s MiB: ${R[$s]} (wall cpu rss events new)"
 done
-R[jsonl]=$(backfill "$tmp/jsonl" "$tmp/qwjsonl.db" "jsonl-$largest")
-log "jsonl $largest MiB: ${R[jsonl]}"
+# The largest state and the JSONL corpus of its size are backfilled in turns: their events/s
+# ratio is a target, and this host's speed drifts by tens of percent within minutes, which
+# RUNS of one then RUNS of the other would put into the ratio. Each turn gives a ratio; the
+# target is judged on their median.
+: >"$tmp/turns.oc" && : >"$tmp/turns.jl"
+for i in $(seq 1 "$RUNS"); do
+	RUNS=1 backfill "$tmp/oc$largest" "$tmp/qw$largest.db" "openclaw-$largest" >>"$tmp/turns.oc"
+	RUNS=1 backfill "$tmp/jsonl" "$tmp/qwjsonl.db" "jsonl-$largest" >>"$tmp/turns.jl"
+done
+R[$largest]=$(abrow "$tmp/turns.oc") R[jsonl]=$(abrow "$tmp/turns.jl")
+turns=$(paste -d' ' "$tmp/turns.oc" "$tmp/turns.jl" | awk '{printf "%.2f\n", ($4/$1)/($9/$6)}')
+turn_ratio=$(median <<<"$turns")
+log "openclaw $largest MiB: ${R[$largest]}; jsonl $largest MiB: ${R[jsonl]}; events/s ratio per turn: $(echo $turns) (median $turn_ratio)"
 if [ -n "$BASE" ]; then
 	# Before/after at the same load: BIN and BASE in turns, RUNS backfills each.
 	: >"$tmp/ab.new" && : >"$tmp/ab.base"
@@ -171,7 +185,6 @@ if [ -n "$BASE" ]; then
 		RUNS=1 backfill "$tmp/oc$largest" "$tmp/qwab.db" "ab-new" >>"$tmp/ab.new"
 		RUNS=1 backfill "$tmp/oc$largest" "$tmp/qwab.db" "ab-base" "$BASE" >>"$tmp/ab.base"
 	done
-	abrow() { echo "$(cut -d' ' -f1 "$1" | median) $(cut -d' ' -f2 "$1" | median) $(cut -d' ' -f3 "$1" | max) $(head -1 "$1" | cut -d' ' -f4-5)"; }
 	R[abnew]=$(abrow "$tmp/ab.new") R[abbase]=$(abrow "$tmp/ab.base")
 	log "before/after on openclaw $largest MiB: $BASE ${R[abbase]}; $BIN ${R[abnew]}"
 fi
@@ -257,7 +270,7 @@ jeps=$(eps "$jev" "$jw")
 cat <<EOF
 
 quotawatch OpenClaw benchmark — $(date -u +%Y-%m-%dT%H:%MZ), commit ${commit}, $(nproc) cores, load $(load)
-states: qwcorpus -kind openclaw -compressed ${SHARE} -seed ${SEED}; page cache warm; backfill: median wall of ${RUNS}, max RSS
+states: qwcorpus -kind openclaw -compressed ${SHARE} -seed ${SEED}; page cache warm; backfill: median wall of ${RUNS}, max RSS (the ${largest} MiB state and the JSONL corpus in turns)
 quotawatch totals vs expected.json: exact for every state and the JSONL corpus; live follow exact: ${l_exact}
 
 | state | quotawatch wall s / CPU s / peak RSS MiB | events (new) | events/s (per CPU-s) | ccusage ${CCUSAGE_VERSION} wall s / CPU s / peak RSS MiB | ours / ccusage wall | ccusage's totals |
@@ -287,7 +300,7 @@ cat <<EOF
 | target | measured | result |
 |---|---|---|
 | 50 MiB: backfill wall ≤ 0.1× ccusage's, exact | $( [ -n "$w50" ] && echo "$(f "$w50" 1) s vs $(f "$c50" 1) s" || echo "not run") | $( [ -n "$w50" ] && num "$(f "$c50" 1)" && verdict "$(f "$w50" 1) <= 0.1 * $(f "$c50" 1)" || echo -) |
-| ${largest} MiB: events/s ≥ 0.7× JSONL backfill's (${jeps}) | ${leps} ($(awk -v a="$leps" -v b="$jeps" 'BEGIN{printf "%.2f", a/b}')×; per CPU-s ${lcps} vs ${jcps}, $(awk -v a="$lcps" -v b="$jcps" 'BEGIN{printf "%.2f", a/b}')×) | $(verdict "$leps >= 0.7 * $jeps") |
+| ${largest} MiB: events/s ≥ 0.7× JSONL backfill's, in turns | per turn $(echo $turns | sed 's/ / \/ /g') (median **${turn_ratio}×**); medians ${leps} vs ${jeps} events/s ($(awk -v a="$leps" -v b="$jeps" 'BEGIN{printf "%.2f", a/b}')×; per CPU-s ${lcps} vs ${jcps}, $(awk -v a="$lcps" -v b="$jcps" 'BEGIN{printf "%.2f", a/b}')×) | $(verdict "$turn_ratio >= 0.7") |
 | peak RSS ≤ 50 MiB (largest over the OpenClaw states) | ${rss_max} MiB | $(verdict "$rss_max <= 50") |
 | live: commit → counted p99 ≤ 200 ms (p50 / p99 / max; ${l_turns} calls at ${RATE}/s, ${l_win} new windows, ${l_comp} compactions, ${l_del} deletes) | ${l_p50} / ${l_p99} / ${l_max} ms | $(verdict "$l_p99 <= 200") |
 | live: writer's SQLITE_BUSY with quotawatch following | ${l_busy} (baseline ${b_busy}) | $(verdict "$l_busy == 0") |
