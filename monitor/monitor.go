@@ -527,8 +527,12 @@ const stampBatch = 16384
 
 // batchFull reports whether the batch is as big as a batch may be (events,
 // or bytes read for it).
-func (m *Monitor) batchFull() bool {
-	return len(m.batch.Events) >= m.cfg.BatchEvents || m.batchBytes >= 16<<20 || len(m.batch.Stamps) >= stampBatch
+func (m *Monitor) batchFull() bool { return m.batchFullAt(m.cfg.BatchEvents) }
+
+// batchFullAt reports whether the batch holds events events or more, or is
+// full by the bytes read for it or its stamps.
+func (m *Monitor) batchFullAt(events int) bool {
+	return len(m.batch.Events) >= events || m.batchBytes >= 16<<20 || len(m.batch.Stamps) >= stampBatch
 }
 
 // flushIfFull hands the batch to the writer when it is full.
