@@ -22,8 +22,8 @@ const upsertCursor = `INSERT INTO cursors (source, item, state, updated_ms) VALU
  ON CONFLICT(source, item) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms`
 
 // writeCursors upserts a batch's cursors inside its transaction.
-func writeCursors(ctx context.Context, tx *sql.Tx, cs []Cursor) error {
-	st, err := tx.PrepareContext(ctx, upsertCursor)
+func writeCursors(ctx context.Context, s *Store, tx *sql.Tx, cs []Cursor) error {
+	st, err := s.txStmt(ctx, tx, upsertCursor)
 	if err != nil {
 		return fmt.Errorf("prepare cursor upsert: %w", err)
 	}

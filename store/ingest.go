@@ -624,6 +624,9 @@ func (s *Store) isolate(ctx context.Context, b *Batch, events []Event, rejected 
 // only when commit is set (isolate's trials are rolled back).
 func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFunc, commit bool) (CommitResult, error) {
 	var res CommitResult
+	if err := s.prepareWriter(ctx); err != nil {
+		return res, err
+	}
 	// The batch runs on a dedicated *sql.Conn (the writer pool's only
 	// connection) so that insertEvents can reach the driver inside the
 	// transaction.
@@ -650,7 +653,7 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 	}
 	defer func() {
 		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA temp_store = DEFAULT"); err != nil {
-			conn.Raw(func(any) error { return driver.ErrBadConn })
+			conn.Raw(func(dc any) error { s.closeRaw(dc); return driver.ErrBadConn })
 		}
 	}()
 	tx, err := conn.BeginTx(ctx, nil)
@@ -664,12 +667,12 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 	// customer the batch's moves leave them with.
 	before := int64(math.MaxInt64)
 	if len(events) > 0 {
-		if before, err = insertEvents(ctx, conn, tx, events, &res, &d); err != nil {
+		if before, err = s.insertEvents(ctx, conn, tx, events, &res, &d); err != nil {
 			return res, err
 		}
 	}
 	if len(b.Sessions) > 0 {
-		st, err := tx.PrepareContext(ctx, upsertSession)
+		st, err := s.txStmt(ctx, tx, upsertSession)
 		if err != nil {
 			return res, fmt.Errorf("prepare session upsert: %w", err)
 		}
@@ -682,7 +685,7 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 		st.Close()
 	}
 	if len(b.Moves) > 0 {
-		mv := &mover{tx: tx, dayOf: dayOf, d: &d, before: before}
+		mv := &mover{s: s, tx: tx, dayOf: dayOf, d: &d, before: before}
 		err := mv.moveAll(ctx, b.Moves)
 		mv.close()
 		if err != nil {
@@ -690,7 +693,7 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 		}
 	}
 	if len(b.Checkpoints) > 0 {
-		st, err := tx.PrepareContext(ctx, upsertCheckpoint)
+		st, err := s.txStmt(ctx, tx, upsertCheckpoint)
 		if err != nil {
 			return res, fmt.Errorf("prepare checkpoint: %w", err)
 		}
@@ -705,7 +708,7 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 		st.Close()
 	}
 	if len(b.Stamps) > 0 {
-		st, err := tx.PrepareContext(ctx, stampCheckpoint)
+		st, err := s.txStmt(ctx, tx, stampCheckpoint)
 		if err != nil {
 			return res, fmt.Errorf("prepare checkpoint stamp: %w", err)
 		}
@@ -725,11 +728,11 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 		st.Close()
 	}
 	if len(b.Cursors) > 0 {
-		if err := writeCursors(ctx, tx, b.Cursors); err != nil {
+		if err := writeCursors(ctx, s, tx, b.Cursors); err != nil {
 			return res, err
 		}
 	}
-	months, err := applyDeltas(ctx, tx, &d)
+	months, err := s.applyDeltas(ctx, conn, tx, &d)
 	if err != nil {
 		return res, err
 	}
@@ -765,6 +768,26 @@ const (
 
 var insertEventRows = map[int]string{1: insertEvent, insertTail: multiInsert(insertTail), insertRows: multiInsert(insertRows)}
 
+// chunkRows is how many of n remaining rows the next multi-row statement
+// writes: insertRows, then insertTail, then one.
+func chunkRows(n int) int {
+	switch {
+	case n >= insertRows:
+		return insertRows
+	case n >= insertTail:
+		return insertTail
+	}
+	return 1
+}
+
+// multiRow repeats the one row of values of statement q (its first
+// parenthesised list after VALUES) rows times.
+func multiRow(q string, rows int) string {
+	head, rest, _ := strings.Cut(q, "VALUES ")
+	i := strings.IndexByte(rest, ')')
+	return head + "VALUES " + strings.TrimSuffix(strings.Repeat(rest[:i+1]+",", rows), ",") + rest[i+1:]
+}
+
 func multiInsert(rows int) string {
 	head, _, _ := strings.Cut(insertEvent, "VALUES")
 	row := "(" + placeholders(eventCols) + ")"
@@ -792,6 +815,9 @@ func (b *boxed) of(s string) driver.Value {
 // one statement inserted have consecutive ids just above those before it.
 const newKeys = `SELECT key FROM events WHERE id > ? AND id <= ?`
 
+// lastEventID is the largest event id (0 without events).
+const lastEventID = "SELECT COALESCE(MAX(id), 0) FROM events"
+
 // partial is an insert statement that skipped some of its rows as already
 // stored; its new rows have ids in (from, from+n].
 type partial struct {
@@ -810,24 +836,20 @@ type partial struct {
 // transaction on the same connection): database/sql would convert the 960
 // arguments of every statement into a fresh slice, a third of all the
 // bytes a backfill allocated.
-func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Event, res *CommitResult, d *deltas) (before int64, err error) {
+func (s *Store) insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Event, res *CommitResult, d *deltas) (before int64, err error) {
 	var last int64
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM events").Scan(&last); err != nil {
+	st, err := s.txStmt(ctx, tx, lastEventID)
+	if err != nil {
+		return 0, fmt.Errorf("read last event id: %w", err)
+	}
+	err = st.QueryRowContext(ctx).Scan(&last)
+	st.Close()
+	if err != nil {
 		return 0, fmt.Errorf("read last event id: %w", err)
 	}
 	before = last
 	var partials []partial
 	err = conn.Raw(func(dc any) error {
-		pc, ok := dc.(driver.ConnPrepareContext)
-		if !ok {
-			return fmt.Errorf("driver %T cannot prepare with a context", dc)
-		}
-		stmts := map[int]driver.StmtExecContext{}
-		defer func() {
-			for _, st := range stmts {
-				st.(driver.Stmt).Close()
-			}
-		}()
 		// The columns a session's events share are boxed once per run of
 		// them, not once per event (six of a dozen allocations an event).
 		var agent, session, period, customer, provider, model boxed
@@ -836,24 +858,10 @@ func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Even
 			args[i].Ordinal = i + 1
 		}
 		for i := 0; i < len(events); {
-			rows := 1
-			switch n := len(events) - i; {
-			case n >= insertRows:
-				rows = insertRows
-			case n >= insertTail:
-				rows = insertTail
-			}
-			st := stmts[rows]
-			if st == nil {
-				ds, err := pc.PrepareContext(ctx, insertEventRows[rows])
-				if err != nil {
-					return fmt.Errorf("prepare event insert: %w", err)
-				}
-				if st, ok = ds.(driver.StmtExecContext); !ok {
-					ds.Close()
-					return fmt.Errorf("driver statement %T cannot execute with a context", ds)
-				}
-				stmts[rows] = st
+			rows := chunkRows(len(events) - i)
+			st, err := s.rawStmt(ctx, dc, insertEventRows[rows])
+			if err != nil {
+				return fmt.Errorf("prepare event insert: %w", err)
 			}
 			chunk := events[i : i+rows]
 			i += rows
@@ -896,7 +904,7 @@ func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Even
 	}
 	res.Duplicates = len(events) - res.Inserted
 	for _, p := range partials {
-		if err := addNew(ctx, tx, p, d); err != nil {
+		if err := s.addNew(ctx, tx, p, d); err != nil {
 			return 0, err
 		}
 	}
@@ -905,8 +913,13 @@ func insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Even
 
 // addNew adds to the deltas the events of a partial statement that it
 // inserted.
-func addNew(ctx context.Context, tx *sql.Tx, p partial, d *deltas) error {
-	rows, err := tx.QueryContext(ctx, newKeys, p.from, p.from+p.n)
+func (s *Store) addNew(ctx context.Context, tx *sql.Tx, p partial, d *deltas) error {
+	st, err := s.txStmt(ctx, tx, newKeys)
+	if err != nil {
+		return fmt.Errorf("list new events: %w", err)
+	}
+	defer st.Close()
+	rows, err := st.QueryContext(ctx, p.from, p.from+p.n)
 	if err != nil {
 		return fmt.Errorf("list new events: %w", err)
 	}
@@ -941,22 +954,17 @@ func addNew(ctx context.Context, tx *sql.Tx, p partial, d *deltas) error {
 // applyDeltas adds the deltas to the daily rollup and their sums to the
 // monthly one, and drops rows a move emptied (only a move can take
 // anything away). It returns the monthly sums by row.
-func applyDeltas(ctx context.Context, tx *sql.Tx, d *deltas) (map[CustomerPeriod]*totals, error) {
+//
+// A backfill's batch of 1,000 events touches ~120 day rows and ~65 month
+// rows (events of many sessions and customers): they are written in key
+// order with multi-row upserts, insertRows at a time, as the events are;
+// one statement a row was a quarter of the writer's CPU.
+func (s *Store) applyDeltas(ctx context.Context, conn *sql.Conn, tx *sql.Tx, d *deltas) (map[CustomerPeriod]*totals, error) {
 	if len(d.m) == 0 {
 		return nil, nil
 	}
 	months := make(map[CustomerPeriod]*totals, len(d.m))
-	daily, err := tx.PrepareContext(ctx, upsertDaily)
-	if err != nil {
-		return nil, fmt.Errorf("prepare daily totals: %w", err)
-	}
-	defer daily.Close()
-	var pruneD *sql.Stmt
-	defer func() {
-		if pruneD != nil {
-			pruneD.Close()
-		}
-	}()
+	days := make([]dayKey, 0, len(d.m))
 	for k, t := range d.m {
 		cp := CustomerPeriod{k.customer, k.day[:7]}
 		m := months[cp]
@@ -965,40 +973,114 @@ func applyDeltas(ctx context.Context, tx *sql.Tx, d *deltas) (map[CustomerPeriod
 			months[cp] = m
 		}
 		m.plus(t)
-		if len(k.day) != len("2006-01-02") {
-			continue // a day not known yet: in the month only
-		}
-		if _, err := daily.ExecContext(ctx, k.customer, k.day, k.provider, k.model, t.requests, t.failed, t.input, t.output,
-			t.cacheRead, t.cacheWrite, t.costNanos, t.unpriced); err != nil {
-			return nil, fmt.Errorf("update daily totals of %s %s %s/%s: %w", k.customer, k.day, k.provider, k.model, err)
-		}
-		if t.shrunk {
-			if pruneD == nil {
-				if pruneD, err = tx.PrepareContext(ctx, pruneDaily); err != nil {
-					return nil, fmt.Errorf("prepare prune of daily totals: %w", err)
-				}
-			}
-			if _, err := pruneD.ExecContext(ctx, k.customer, k.day, k.provider, k.model); err != nil {
-				return nil, fmt.Errorf("prune daily totals of %s %s: %w", k.customer, k.day, err)
-			}
+		if len(k.day) == len("2006-01-02") { // else a day not known yet: in the month only
+			days = append(days, k)
 		}
 	}
-	st, err := tx.PrepareContext(ctx, upsertRollup)
+	slices.SortFunc(days, func(x, y dayKey) int {
+		return cmp.Or(strings.Compare(x.customer, y.customer), strings.Compare(x.day, y.day),
+			strings.Compare(x.provider, y.provider), strings.Compare(x.model, y.model))
+	})
+	err := s.upsertRows(ctx, conn, upsertDailyRows, len(days), dailyCols, func(i int, v []driver.NamedValue) {
+		k := days[i]
+		v[0].Value, v[1].Value, v[2].Value, v[3].Value = k.customer, k.day, k.provider, k.model
+		d.m[k].bind(v[4:])
+	})
 	if err != nil {
-		return nil, fmt.Errorf("prepare rollup: %w", err)
+		return nil, fmt.Errorf("update daily totals: %w", err)
 	}
-	defer st.Close()
-	for k, t := range months {
-		if _, err := st.ExecContext(ctx, k.Customer, k.Period, t.requests, t.failed, t.input, t.output, t.cacheRead, t.cacheWrite, t.costNanos, t.unpriced); err != nil {
-			return nil, fmt.Errorf("update totals of %s %s: %w", k.Customer, k.Period, err)
+	for _, k := range days {
+		if !d.m[k].shrunk {
+			continue
 		}
-		if t.shrunk {
-			if _, err := tx.ExecContext(ctx, pruneRollup, k.Customer, k.Period); err != nil {
-				return nil, fmt.Errorf("prune totals of %s %s: %w", k.Customer, k.Period, err)
-			}
+		if err := s.execIn(ctx, tx, pruneDaily, k.customer, k.day, k.provider, k.model); err != nil {
+			return nil, fmt.Errorf("prune daily totals of %s %s: %w", k.customer, k.day, err)
+		}
+	}
+	periods := make([]CustomerPeriod, 0, len(months))
+	for k := range months {
+		periods = append(periods, k)
+	}
+	slices.SortFunc(periods, func(x, y CustomerPeriod) int {
+		return cmp.Or(strings.Compare(x.Customer, y.Customer), strings.Compare(x.Period, y.Period))
+	})
+	err = s.upsertRows(ctx, conn, upsertRollupRows, len(periods), rollupCols, func(i int, v []driver.NamedValue) {
+		k := periods[i]
+		v[0].Value, v[1].Value = k.Customer, k.Period
+		months[k].bind(v[2:])
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update monthly totals: %w", err)
+	}
+	for _, k := range periods {
+		if !months[k].shrunk {
+			continue
+		}
+		if err := s.execIn(ctx, tx, pruneRollup, k.Customer, k.Period); err != nil {
+			return nil, fmt.Errorf("prune totals of %s %s: %w", k.Customer, k.Period, err)
 		}
 	}
 	return months, nil
+}
+
+// bind sets the eight numbers of a rollup row, in upsertDaily's and
+// upsertRollup's order.
+func (t *totals) bind(v []driver.NamedValue) {
+	v[0].Value, v[1].Value, v[2].Value, v[3].Value = t.requests, t.failed, t.input, t.output
+	v[4].Value, v[5].Value, v[6].Value, v[7].Value = t.cacheRead, t.cacheWrite, t.costNanos, t.unpriced
+}
+
+// The rollup upserts by number of rows, and their values a row.
+const (
+	dailyCols  = 12
+	rollupCols = 10
+)
+
+var (
+	upsertDailyRows  = map[int]string{1: upsertDaily, insertTail: multiRow(upsertDaily, insertTail), insertRows: multiRow(upsertDaily, insertRows)}
+	upsertRollupRows = map[int]string{1: upsertRollup, insertTail: multiRow(upsertRollup, insertTail), insertRows: multiRow(upsertRollup, insertRows)}
+)
+
+// upsertRows writes n rows of cols values with the multi-row statements
+// of byRows, straight to the driver on the batch's connection; fill sets
+// row i's values.
+func (s *Store) upsertRows(ctx context.Context, conn *sql.Conn, byRows map[int]string, n, cols int, fill func(i int, v []driver.NamedValue)) error {
+	if n == 0 {
+		return nil
+	}
+	args := make([]driver.NamedValue, cols*min(n, insertRows))
+	for i := range args {
+		args[i].Ordinal = i + 1
+	}
+	return conn.Raw(func(dc any) error {
+		for i := 0; i < n; {
+			rows := chunkRows(n - i)
+			st, err := s.rawStmt(ctx, dc, byRows[rows])
+			if err != nil {
+				return err
+			}
+			a := args[:cols*rows]
+			for j := range rows {
+				fill(i+j, a[cols*j:cols*j+cols])
+			}
+			if _, err := st.ExecContext(ctx, a); err != nil {
+				return err
+			}
+			i += rows
+		}
+		return nil
+	})
+}
+
+// execIn runs one of the writer's statements in tx.
+func (s *Store) execIn(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	st, err := s.txStmt(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, err = st.ExecContext(ctx, args...)
+	return err
 }
 
 // mover re-bills sessions within one batch's transaction. A backfill
@@ -1007,6 +1089,7 @@ func applyDeltas(ctx context.Context, tx *sql.Tx, d *deltas) (map[CustomerPeriod
 // have events billed to someone else, and only those are read and updated,
 // with statements prepared once per batch.
 type mover struct {
+	s     *Store
 	tx    *sql.Tx
 	dayOf DayFunc
 	d     *deltas
@@ -1032,7 +1115,7 @@ func (mv *mover) moveAll(ctx context.Context, moves []Move) error {
 	if len(busy) == 0 {
 		return nil
 	}
-	if mv.sel, err = mv.tx.PrepareContext(ctx, moveSelect); err != nil {
+	if mv.sel, err = mv.s.txStmt(ctx, mv.tx, moveSelect); err != nil {
 		return fmt.Errorf("prepare move: %w", err)
 	}
 	moved := map[sessionRef]bool{}
@@ -1071,6 +1154,8 @@ type moveTo struct {
 const moveSelect = moveCols + " WHERE " + sessionCB + " AND customer <> ?5 UNION ALL " +
 	moveCols + " WHERE " + sessionOther + " AND customer <> ?5"
 
+const moveUpdate = "UPDATE events SET customer = ?, period = ?, mday = ? WHERE id = ?"
+
 const moveCols = `SELECT id, ts, period, mday, customer, provider, model, input, output, cache_read, cache_write, cost_nanos, failed FROM events`
 
 // elsewhereQuery lists which of n (session, customer) pairs, given as
@@ -1094,11 +1179,18 @@ func elsewhereQuery(n int) string {
 }
 
 // movesPerQuery bounds the pairs elsewhere asks about at once (five
-// parameters each, far below SQLite's limit).
-const movesPerQuery = 500
+// parameters each, far below SQLite's limit): a backfill's batch has
+// 40-70 moves, a few hundred only in its first batches, and each prepared
+// size is a program SQLite keeps for good.
+const movesPerQuery = 128
+
+// elsewhereSizes are the numbers of pairs elsewhere's queries are prepared
+// for (once, by the writer): a list is padded with its last pair up to
+// the next size, which changes no answer.
+var elsewhereSizes = [...]int{16, 64, movesPerQuery}
 
 // elsewhere returns the (session, customer) pairs of moves whose session
-// has stored events billed to anyone but that customer: one query per 500
+// has stored events billed to anyone but that customer: one query per 128
 // pairs instead of one per move.
 func (mv *mover) elsewhere(ctx context.Context, moves []Move) (map[moveTo]bool, error) {
 	var pairs []moveTo
@@ -1113,25 +1205,40 @@ func (mv *mover) elsewhere(ctx context.Context, moves []Move) (map[moveTo]bool, 
 	for len(pairs) > 0 {
 		part := pairs[:min(len(pairs), movesPerQuery)]
 		pairs = pairs[len(part):]
-		args := make([]any, 0, 5*len(part)+1)
-		for _, p := range part {
+		n := elsewhereSizes[0]
+		for _, size := range elsewhereSizes {
+			if n = size; size >= len(part) {
+				break
+			}
+		}
+		args := make([]any, 0, 5*n+1)
+		for i := range n {
+			p := part[min(i, len(part)-1)]
 			lo, hi := eventkey.SessionRange(p.agent, p.id)
 			args = append(args, p.agent, p.id, lo, hi, p.customer)
 		}
 		args = append(args, mv.before)
-		rows, err := mv.tx.QueryContext(ctx, elsewhereQuery(len(part)), args...)
+		st, err := mv.s.txStmt(ctx, mv.tx, elsewhereQuery(n))
 		if err != nil {
+			return nil, fmt.Errorf("prepare the sessions to move: %w", err)
+		}
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			st.Close()
 			return nil, fmt.Errorf("read the sessions to move: %w", err)
 		}
 		for rows.Next() {
 			var k moveTo
 			if err := rows.Scan(&k.agent, &k.id, &k.customer); err != nil {
 				rows.Close()
+				st.Close()
 				return nil, fmt.Errorf("read the sessions to move: %w", err)
 			}
 			busy[k] = true
 		}
-		if err := rows.Close(); err != nil {
+		err = rows.Close()
+		st.Close()
+		if err != nil {
 			return nil, fmt.Errorf("read the sessions to move: %w", err)
 		}
 		if err := rows.Err(); err != nil {
@@ -1187,7 +1294,7 @@ func (mv *mover) move(ctx context.Context, m Move) error {
 		return nil
 	}
 	if mv.upd == nil {
-		if mv.upd, err = mv.tx.PrepareContext(ctx, "UPDATE events SET customer = ?, period = ?, mday = ? WHERE id = ?"); err != nil {
+		if mv.upd, err = mv.s.txStmt(ctx, mv.tx, moveUpdate); err != nil {
 			return fmt.Errorf("prepare move: %w", err)
 		}
 	}

@@ -49,6 +49,8 @@ type Store struct {
 		mu sync.Mutex
 		st *sql.Stmt
 	}
+	// stmts are the batches' statements, prepared once.
+	stmts writerStmts
 }
 
 // ErrNoDatabase is returned by OpenReadOnly when the file does not exist.
@@ -225,7 +227,7 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	errs := []error{s.closeVersion()}
+	errs := []error{s.closeVersion(), s.closeWriterStmts()}
 	s.session.mu.Lock()
 	if s.session.st != nil {
 		errs = append(errs, s.session.st.Close())
