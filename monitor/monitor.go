@@ -41,13 +41,17 @@ type Config struct {
 	Rescan time.Duration
 }
 
-// Defaults for Config fields left zero. A batch of 1,000 events commits as
-// fast as one of 2,000 once the writer checkpoints every 4,000 pages (store),
-// and a backfill holds up to three batches at once: 2,000 cost 1.5-2 MiB
-// more of its peak RSS (docs/BENCHMARKS.md, Round 5).
+// Defaults for Config fields left zero. A backfill is bound by its writer,
+// and a transaction of 2,000 events costs it less per event than two of
+// 1,000 (one COMMIT, one write of the pages both would dirty, one upsert
+// of the rollup rows both touch): 4 % of the wall time on both corpora of
+// docs/BENCHMARKS.md (Round 8). Up to three batches are in flight, so
+// their size is most of a backfill's live heap; the backfill's lower GC
+// target (cmd/quotawatch, backfillGCPercent) keeps the peak RSS where
+// 1,000 had it.
 const (
 	DefaultMaxLineBytes = 32 << 20
-	DefaultBatchEvents  = 1000
+	DefaultBatchEvents  = 2000
 	DefaultRescan       = 30 * time.Second
 )
 

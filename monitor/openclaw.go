@@ -464,9 +464,11 @@ func (s *openclawSource) readArchives(ctx context.Context, m *Monitor, ref ocDBR
 // which interleaves every session active at the time (~70 in the benchmark
 // state, one or two in a JSONL transcript): each batch dirties a page of the
 // store's key index, and of its daily rollup, per session, which made the
-// writer's work per event ~1.4 times a JSONL backfill's. A batch twice as
-// long writes those pages once for twice the rows.
-const ocBatchScale = 2
+// writer's work per event ~1.4 times a JSONL backfill's. At 1,000 events a
+// batch (before Round 8) a batch twice as long wrote those pages once for
+// twice the rows; at 2,000 twice as long again was slower (1.33 against
+// 1.24 s for the 300 MiB state, docs/BENCHMARKS.md, Round 8).
+const ocBatchScale = 1
 
 // flushIfFull hands the batch to the writer when it holds ocBatchScale
 // batches' worth of events.
