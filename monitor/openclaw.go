@@ -350,7 +350,7 @@ func (s *openclawSource) readDB(ctx context.Context, m *Monitor, ref ocDBRef, o 
 		cur = next
 		b, _ := json.Marshal(cur)
 		m.setCursor(cursorKindOpenClaw, ref.Path, string(b))
-		s.flushIfFull(m)
+		m.flushIfFull()
 		if n < ocReadRows {
 			break
 		}
@@ -456,26 +456,7 @@ func (s *openclawSource) readArchives(ctx context.Context, m *Monitor, ref ocDBR
 		s.st.archives.Add(1)
 		m.stats.files.Add(1)
 	}
-	s.flushIfFull(m)
-}
-
-// ocBatchScale is how many times the configured batch (monitor.batch_events)
-// the batch of an OpenClaw database may hold. Its rows come in rowid order,
-// which interleaves every session active at the time (~70 in the benchmark
-// state, one or two in a JSONL transcript): each batch dirties a page of the
-// store's key index, and of its daily rollup, per session, which made the
-// writer's work per event ~1.4 times a JSONL backfill's. At 1,000 events a
-// batch (before Round 8) a batch twice as long wrote those pages once for
-// twice the rows; at 2,000 twice as long again was slower (1.33 against
-// 1.24 s for the 300 MiB state, docs/BENCHMARKS.md, Round 8).
-const ocBatchScale = 1
-
-// flushIfFull hands the batch to the writer when it holds ocBatchScale
-// batches' worth of events.
-func (s *openclawSource) flushIfFull(m *Monitor) {
-	if m.batchFullAt(ocBatchScale * m.cfg.BatchEvents) {
-		m.flush()
-	}
+	m.flushIfFull()
 }
 
 func (s *openclawSource) archiveLine(m *Monitor, ref ocDBRef, sessionID string, l ocLine) {
