@@ -530,10 +530,10 @@ func (m *Monitor) schemaErr(e *UnknownSchemaError) {
 const stampBatch = 16384
 
 // batchFull reports whether the batch is as big as a batch may be (events,
-// bytes read for it, or stamps). An OpenClaw database's batch is no longer:
-// at 1,000 events a batch one twice as long wrote the key-index and rollup
-// pages its interleaved sessions dirty once for twice the rows, but at
-// 2,000 twice that was slower (docs/BENCHMARKS.md, Round 8).
+// bytes read for it, or stamps). An OpenClaw database's batch is the same
+// size as any other's: at 1,000 events a batch, one twice as long wrote the
+// key-index and rollup pages its interleaved sessions dirty once for twice
+// the rows, but at 2,000 twice that was slower (docs/BENCHMARKS.md, Round 8).
 func (m *Monitor) batchFull() bool {
 	return len(m.batch.Events) >= m.cfg.BatchEvents || m.batchBytes >= 16<<20 || len(m.batch.Stamps) >= stampBatch
 }
