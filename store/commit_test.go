@@ -181,10 +181,12 @@ func TestCommitMovesThereAndBack(t *testing.T) {
 	}
 }
 
-// TestEachEventIsStoredWithItsOwnNames holds the insert's reuse of the
-// values consecutive events share: every event keeps its own agent,
-// session, period, customer, provider and model, including a change to a
-// string of the same length, to an empty one, and back.
+// TestEachEventIsStoredWithItsOwnNames holds the insert's numbering of the
+// values events share (a batch binds each set of them once): every event
+// keeps its own agent, session, period, customer, provider and model,
+// including a change to a string of the same length, to an empty one, back
+// to a set seen earlier in the batch, and in a second batch whose sets come
+// in another order (each batch numbers its own).
 func TestEachEventIsStoredWithItsOwnNames(t *testing.T) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "qw.db"))
@@ -194,27 +196,33 @@ func TestEachEventIsStoredWithItsOwnNames(t *testing.T) {
 	defer st.Close()
 	type names struct{ agent, session, period, customer, provider, model string }
 	pick := func(i int, vals ...string) string { return vals[(i/len(vals))%len(vals)] }
-	var b store.Batch
 	want := map[string]names{}
-	// 150 events: runs of every length up to the 64-row statement, so
-	// shared values cross the multi-row, 8-row and single-row statements.
-	for i := range 150 {
-		n := names{
-			agent:    pick(i, "a1", "a2"),
-			session:  pick(i/3, "s1", "s2", "s3"),
-			period:   pick(i/5, "2026-11", "2026-12"),
-			customer: pick(i/2, "c1", "c2", "c1", "c3"),
-			provider: pick(i/7, "p1", "", "p2"),
-			model:    pick(i, "m1", "m2", "m1", ""),
+	// 150 events a batch: runs of every length up to the 64-row statement,
+	// so shared values cross the multi-row, 8-row and single-row statements.
+	for batch := range 2 {
+		var b store.Batch
+		for j := range 150 {
+			i := j + 150*batch
+			if batch == 1 {
+				i = 149 - j + 150*batch // the sets in another order
+			}
+			n := names{
+				agent:    pick(i, "a1", "a2"),
+				session:  pick(i/3, "s1", "s2", "s3"),
+				period:   pick(i/5, "2026-11", "2026-12"),
+				customer: pick(i/2, "c1", "c2", "c1", "c3"),
+				provider: pick(i/7, "p1", "", "p2"),
+				model:    pick(i, "m1", "m2", "m1", ""),
+			}
+			day := n.period + "-05"
+			k := "k" + strconv.Itoa(i)
+			want[k] = n
+			b.Events = append(b.Events, store.Event{Key: k, Agent: n.agent, SessionID: n.session, TimeMs: int64(i), Day: day, Period: n.period,
+				Customer: n.customer, Provider: n.provider, Model: n.model, Input: 1, CostUSD: 0.001, Priced: true})
 		}
-		day := n.period + "-05"
-		k := "k" + strconv.Itoa(i)
-		want[k] = n
-		b.Events = append(b.Events, store.Event{Key: k, Agent: n.agent, SessionID: n.session, TimeMs: int64(i), Day: day, Period: n.period,
-			Customer: n.customer, Provider: n.provider, Model: n.model, Input: 1, CostUSD: 0.001, Priced: true})
-	}
-	if _, err := st.Commit(ctx, &b, func(string, int64) string { return "2026-11-05" }); err != nil {
-		t.Fatal(err)
+		if _, err := st.Commit(ctx, &b, func(string, int64) string { return "2026-11-05" }); err != nil {
+			t.Fatal(err)
+		}
 	}
 	rows, err := st.DB().QueryContext(ctx, "SELECT key, agent, session_id, period, customer, provider, model FROM events")
 	if err != nil {

@@ -291,12 +291,40 @@ func checkedDay(dayOf DayFunc, customer string, tsMs int64) (string, error) {
 	return d, nil
 }
 
-// eventCols is the number of values insertEvent binds per event.
-const eventCols = 15
+// eventCols is the number of values insertEvent binds per event: the
+// six text columns an event shares with the others of its session (agent,
+// session, period, customer, provider, model) are bound once per batch,
+// into batchNames, and an event row names them by number.
+const eventCols = 10
 
+// batchNames holds, for one batch, each distinct set of the six shared
+// text values of its events, numbered. Binding a text value copies it
+// into C memory under the connection's mutex: binding six of them per
+// event was a tenth of a dense backfill's wall time (docs/BENCHMARKS.md,
+// Round 9). The table is in an in-memory database attached to the writer
+// connection (scratchDB), emptied by every batch before it numbers its
+// own names. Not a TEMP table: the batch's temp_store setting is put back
+// after every batch, which drops TEMP tables, and every statement using
+// one would be prepared again (1.5 ms a batch for the event inserts).
+const (
+	scratchDB        = "qw_batch"
+	attachScratch    = `ATTACH DATABASE ':memory:' AS ` + scratchDB
+	scratchAttached  = `SELECT COUNT(*) FROM pragma_database_list WHERE name = '` + scratchDB + `'`
+	createBatchNames = `CREATE TABLE IF NOT EXISTS ` + scratchDB + `.names (id INTEGER PRIMARY KEY, agent TEXT NOT NULL,
+ session_id TEXT NOT NULL, period TEXT NOT NULL, customer TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL)`
+	clearBatchNames  = `DELETE FROM ` + scratchDB + `.names`
+	insertBatchNames = `INSERT INTO ` + scratchDB + `.names (id, agent, session_id, period, customer, provider, model) VALUES (?,?,?,?,?,?,?)`
+)
+
+// insertEvent inserts one row per parenthesised list of values. The join
+// is a LEFT one so that a row naming no set of names fails (NOT NULL)
+// instead of vanishing like a duplicate.
 const insertEvent = `INSERT INTO events (key, agent, session_id, ts, period, mday, customer, provider, model,
- input, output, cache_read, cache_write, cost_nanos, failed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
- ON CONFLICT(key) DO NOTHING`
+ input, output, cache_read, cache_write, cost_nanos, failed)
+ SELECT v.column1, n.agent, n.session_id, v.column2, n.period, v.column3, n.customer, n.provider, n.model,
+ v.column4, v.column5, v.column6, v.column7, v.column8, v.column9
+ FROM (VALUES (?,?,?,?,?,?,?,?,?,?)) AS v LEFT JOIN ` + scratchDB + `.names AS n ON n.id = v.column10
+ WHERE true ON CONFLICT(key) DO NOTHING`
 
 const upsertCheckpoint = `INSERT INTO files (dev, ino, path, agent, session_id, fp_len, fp_head, off, tail_hash,
  lines, events, synthetic, bad, updated_ms, mtime_ns, ctime_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
@@ -656,6 +684,9 @@ func (s *Store) write(ctx context.Context, b *Batch, events []Event, dayOf DayFu
 			conn.Raw(func(dc any) error { s.closeRaw(dc); return driver.ErrBadConn })
 		}
 	}()
+	if err := ensureScratch(ctx, conn); err != nil {
+		return res, fmt.Errorf("begin batch: %w", err)
+	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return res, fmt.Errorf("begin batch: %w", err)
@@ -789,24 +820,7 @@ func multiRow(q string, rows int) string {
 }
 
 func multiInsert(rows int) string {
-	head, _, _ := strings.Cut(insertEvent, "VALUES")
-	row := "(" + placeholders(eventCols) + ")"
-	return head + "VALUES " + strings.TrimSuffix(strings.Repeat(row+",", rows), ",") + " ON CONFLICT(key) DO NOTHING"
-}
-
-// boxed is a string and the driver.Value holding it, kept while the next
-// events bind the same string.
-type boxed struct {
-	s string
-	v driver.Value
-}
-
-// of returns s as a driver.Value, the one boxed last when s is the same.
-func (b *boxed) of(s string) driver.Value {
-	if b.v == nil || b.s != s {
-		b.s, b.v = s, s
-	}
-	return b.v
+	return multiRow(insertEvent, rows)
 }
 
 // newKeys lists the keys of rows inserted in an id range: a row without an
@@ -817,6 +831,69 @@ const newKeys = `SELECT key FROM events WHERE id > ? AND id <= ?`
 
 // lastEventID is the largest event id (0 without events).
 const lastEventID = "SELECT COALESCE(MAX(id), 0) FROM events"
+
+// ensureScratch attaches the writer connection's scratch database and
+// creates its table, unless a batch before did (ATTACH cannot run inside
+// a transaction). It asks SQLite rather than remembering: a connection the
+// pool replaced starts without it.
+func ensureScratch(ctx context.Context, conn *sql.Conn) error {
+	var n int
+	if err := conn.QueryRowContext(ctx, scratchAttached).Scan(&n); err != nil {
+		return fmt.Errorf("look for the scratch database: %w", err)
+	}
+	if n == 0 {
+		if _, err := conn.ExecContext(ctx, attachScratch); err != nil {
+			return fmt.Errorf("attach the scratch database: %w", err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, createBatchNames); err != nil {
+		return fmt.Errorf("create the batch's names table: %w", err)
+	}
+	return nil
+}
+
+// names are the six text values an event shares with the others of its
+// session.
+type names struct {
+	agent, session, period, customer, provider, model string
+}
+
+// insertNames numbers the distinct names of the events in batchNames and
+// returns each event's number.
+func (s *Store) insertNames(ctx context.Context, dc any, events []Event) ([]int64, error) {
+	st, err := s.rawStmt(ctx, dc, insertBatchNames)
+	if err != nil {
+		return nil, fmt.Errorf("prepare the batch's names: %w", err)
+	}
+	ids := make([]int64, len(events))
+	seen := map[names]int64{}
+	var last names
+	var id int64
+	args := make([]driver.NamedValue, 7)
+	for i := range args {
+		args[i].Ordinal = i + 1
+	}
+	for i := range events {
+		e := &events[i]
+		n := names{e.Agent, e.SessionID, e.Period, e.Customer, e.Provider, e.Model}
+		// A session's events come in runs: most events have the names of
+		// the one before.
+		if id == 0 || n != last {
+			last = n
+			if id = seen[n]; id == 0 {
+				id = int64(len(seen) + 1)
+				seen[n] = id
+				args[0].Value, args[1].Value, args[2].Value, args[3].Value = id, n.agent, n.session, n.period
+				args[4].Value, args[5].Value, args[6].Value = n.customer, n.provider, n.model
+				if _, err := st.ExecContext(ctx, args); err != nil {
+					return nil, fmt.Errorf("record the batch's names of %s: %w", e.Key, err)
+				}
+			}
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
 
 // partial is an insert statement that skipped some of its rows as already
 // stored; its new rows have ids in (from, from+n].
@@ -848,11 +925,15 @@ func (s *Store) insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, ev
 		return 0, fmt.Errorf("read last event id: %w", err)
 	}
 	before = last
+	if _, err := tx.ExecContext(ctx, clearBatchNames); err != nil {
+		return 0, fmt.Errorf("clear the last batch's names: %w", err)
+	}
 	var partials []partial
 	err = conn.Raw(func(dc any) error {
-		// The columns a session's events share are boxed once per run of
-		// them, not once per event (six of a dozen allocations an event).
-		var agent, session, period, customer, provider, model boxed
+		ids, err := s.insertNames(ctx, dc, events)
+		if err != nil {
+			return err
+		}
 		args := make([]driver.NamedValue, eventCols*insertRows)
 		for i := range args {
 			args[i].Ordinal = i + 1
@@ -863,18 +944,16 @@ func (s *Store) insertEvents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, ev
 			if err != nil {
 				return fmt.Errorf("prepare event insert: %w", err)
 			}
-			chunk := events[i : i+rows]
+			chunk, chunkIDs := events[i:i+rows], ids[i:i+rows]
 			i += rows
 			a := args[:eventCols*rows]
 			for j := range chunk {
 				e, v := &chunk[j], a[eventCols*j:eventCols*j+eventCols]
-				v[0].Value, v[1].Value, v[2].Value, v[3].Value = e.Key, agent.of(e.Agent), session.of(e.SessionID), e.TimeMs
-				v[4].Value, v[5].Value, v[6].Value = period.of(e.Period), mday(e.Day), customer.of(e.Customer)
-				v[7].Value, v[8].Value = provider.of(e.Provider), model.of(e.Model)
-				v[9].Value, v[10].Value, v[11].Value, v[12].Value = e.Input, e.Output, e.CacheRead, e.CacheWrite
-				v[13].Value, v[14].Value = nil, boolInt(e.Failed)
+				v[0].Value, v[1].Value, v[2].Value = e.Key, e.TimeMs, mday(e.Day)
+				v[3].Value, v[4].Value, v[5].Value, v[6].Value = e.Input, e.Output, e.CacheRead, e.CacheWrite
+				v[7].Value, v[8].Value, v[9].Value = nil, boolInt(e.Failed), chunkIDs[j]
 				if e.Priced {
-					v[13].Value = Nanos(e.CostUSD)
+					v[7].Value = Nanos(e.CostUSD)
 				}
 			}
 			r, err := st.ExecContext(ctx, a)
