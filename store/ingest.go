@@ -842,8 +842,14 @@ func ensureScratch(ctx context.Context, conn *sql.Conn) error {
 		return fmt.Errorf("look for the scratch database: %w", err)
 	}
 	if n == 0 {
-		if _, err := conn.ExecContext(ctx, attachScratch); err != nil {
-			return fmt.Errorf("attach the scratch database: %w", err)
+		// auto_vacuum (set before its first table) gives back at each
+		// commit the pages the batch's DELETE freed: without it a
+		// catch-up batch of thousands of sessions would keep its ~60
+		// pages (in 8 KiB slots) in memory while run sits idle.
+		for _, q := range []string{attachScratch, "PRAGMA " + scratchDB + ".auto_vacuum = FULL"} {
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("attach the scratch database: %w", err)
+			}
 		}
 	}
 	if _, err := conn.ExecContext(ctx, createBatchNames); err != nil {

@@ -170,3 +170,46 @@ func TestBatchStatementsArePreparedOncePerConnectionAndTotalsStayExact(t *testin
 		t.Fatalf("close: %v", err)
 	}
 }
+
+// TestABigBatchsNamesAreNotHeldAfterTheNextBatch: the scratch database
+// that numbers a batch's names lives in memory for as long as the writer
+// connection, so the pages a catch-up batch of thousands of sessions
+// needed must be given back when the next, small, batch empties it, not
+// held at their high-water mark while run sits idle.
+func TestABigBatchsNamesAreNotHeldAfterTheNextBatch(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "qw.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dayOf := func(string, int64) string { return "2026-11-01" }
+	pages := func() int {
+		t.Helper()
+		var n int
+		if err := s.w.QueryRowContext(ctx, "PRAGMA "+scratchDB+".page_count").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	big := &Batch{}
+	for i := range 2000 {
+		sid := fmt.Sprintf("session-%04d-with-a-long-identifier-like-a-uuid", i)
+		big.Events = append(big.Events, Event{Key: "k" + sid, Agent: "main", SessionID: sid, TimeMs: 1,
+			Day: "2026-11-01", Customer: fmt.Sprintf("customer-%04d", i), Provider: "anthropic", Model: "claude-sonnet-4", Input: 1})
+	}
+	if _, err := s.Commit(ctx, big, dayOf); err != nil {
+		t.Fatal(err)
+	}
+	held := pages()
+	if held < 20 {
+		t.Fatalf("the big batch's names took %d pages: the test needs one that takes many", held)
+	}
+	small := &Batch{Events: []Event{{Key: "small", Agent: "main", SessionID: "s", TimeMs: 2, Day: "2026-11-01", Customer: "c", Input: 1}}}
+	if _, err := s.Commit(ctx, small, dayOf); err != nil {
+		t.Fatal(err)
+	}
+	if n := pages(); n > 3 {
+		t.Fatalf("after a one-event batch the scratch database still has %d pages (the big batch had %d)", n, held)
+	}
+}
