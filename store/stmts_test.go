@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -211,5 +212,38 @@ func TestABigBatchsNamesAreNotHeldAfterTheNextBatch(t *testing.T) {
 	}
 	if n := pages(); n > 3 {
 		t.Fatalf("after a one-event batch the scratch database still has %d pages (the big batch had %d)", n, held)
+	}
+}
+
+// TestAnEventWithoutItsNamesIsRefusedNotSkipped: an event row names its
+// batch's set of names by number. Should a number ever have no names
+// (a bug in the numbering), the insert must fail loudly, not insert
+// nothing, which Commit would count as a duplicate and lose the event.
+func TestAnEventWithoutItsNamesIsRefusedNotSkipped(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "qw.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// A first batch attaches the scratch database and creates its table.
+	b := &Batch{Events: []Event{{Key: "k1", Agent: "main", SessionID: "s", TimeMs: 1, Day: "2026-11-01", Customer: "c", Input: 1}}}
+	if _, err := s.Commit(ctx, b, func(string, int64) string { return "2026-11-01" }); err != nil {
+		t.Fatal(err)
+	}
+	args := []any{"k2", int64(2), int64(1), int64(1), int64(0), int64(0), int64(0), nil, int64(0), int64(999)}
+	if len(args) != eventCols {
+		t.Fatalf("the test binds %d values, the insert takes %d", len(args), eventCols)
+	}
+	_, err = s.w.ExecContext(ctx, insertEvent, args...)
+	if err == nil || !strings.Contains(err.Error(), "NOT NULL") {
+		t.Fatalf("inserting an event whose names number has no names: err %v, want a NOT NULL constraint failure", err)
+	}
+	var n int
+	if err := s.w.QueryRowContext(ctx, "SELECT COUNT(*) FROM events").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d events stored, want the first batch's 1", n)
 	}
 }
