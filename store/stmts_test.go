@@ -179,11 +179,7 @@ func TestBatchStatementsArePreparedOncePerConnectionAndTotalsStayExact(t *testin
 // held at their high-water mark while run sits idle.
 func TestABigBatchsNamesAreNotHeldAfterTheNextBatch(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "qw.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openTemp(t)
 	dayOf := func(string, int64) string { return "2026-11-01" }
 	pages := func() int {
 		t.Helper()
@@ -221,11 +217,7 @@ func TestABigBatchsNamesAreNotHeldAfterTheNextBatch(t *testing.T) {
 // nothing, which Commit would count as a duplicate and lose the event.
 func TestAnEventWithoutItsNamesIsRefusedNotSkipped(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "qw.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openTemp(t)
 	// A first batch attaches the scratch database and creates its table.
 	b := &Batch{Events: []Event{{Key: "k1", Agent: "main", SessionID: "s", TimeMs: 1, Day: "2026-11-01", Customer: "c", Input: 1}}}
 	if _, err := s.Commit(ctx, b, func(string, int64) string { return "2026-11-01" }); err != nil {
@@ -235,7 +227,7 @@ func TestAnEventWithoutItsNamesIsRefusedNotSkipped(t *testing.T) {
 	if len(args) != eventCols {
 		t.Fatalf("the test binds %d values, the insert takes %d", len(args), eventCols)
 	}
-	_, err = s.w.ExecContext(ctx, insertEvent, args...)
+	_, err := s.w.ExecContext(ctx, insertEvent, args...)
 	if err == nil || !strings.Contains(err.Error(), "NOT NULL") {
 		t.Fatalf("inserting an event whose names number has no names: err %v, want a NOT NULL constraint failure", err)
 	}
