@@ -865,7 +865,7 @@ type names struct {
 	agent, session, period, customer, provider, model string
 }
 
-// insertNames numbers the distinct names of the events in batchNames and
+// insertNames numbers the distinct names of the events in the scratch names table and
 // returns each event's number.
 func (s *Store) insertNames(ctx context.Context, dc any, events []Event) ([]int64, error) {
 	st, err := s.rawStmt(ctx, dc, insertBatchNames)
