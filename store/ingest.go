@@ -798,7 +798,7 @@ const (
 	insertTail = 8
 )
 
-var insertEventRows = map[int]string{1: insertEvent, insertTail: multiInsert(insertTail), insertRows: multiInsert(insertRows)}
+var insertEventRows = map[int]string{1: insertEvent, insertTail: multiRow(insertEvent, insertTail), insertRows: multiRow(insertEvent, insertRows)}
 
 // chunkRows is how many of n remaining rows the next multi-row statement
 // writes: insertRows, then insertTail, then one.
@@ -820,10 +820,6 @@ func multiRow(q string, rows int) string {
 	return head + "VALUES " + strings.TrimSuffix(strings.Repeat(rest[:i+1]+",", rows), ",") + rest[i+1:]
 }
 
-func multiInsert(rows int) string {
-	return multiRow(insertEvent, rows)
-}
-
 // newKeys lists the keys of rows inserted in an id range: a row without an
 // explicit rowid gets the largest rowid + 1 (no AUTOINCREMENT, rowids far
 // below 2^63), and the batch's transaction is the only writer, so the rows
@@ -833,10 +829,11 @@ const newKeys = `SELECT key FROM events WHERE id > ? AND id <= ?`
 // lastEventID is the largest event id (0 without events).
 const lastEventID = "SELECT COALESCE(MAX(id), 0) FROM events"
 
-// ensureScratch attaches the writer connection's scratch database and
-// creates its table, unless a batch before did (ATTACH cannot run inside
-// a transaction). It asks SQLite rather than remembering: a connection the
-// pool replaced starts without it.
+// ensureScratch attaches the writer connection's scratch database unless
+// a batch before did (ATTACH cannot run inside a transaction), and creates
+// its table if it is missing (a no-op parse otherwise, so an attach whose
+// create once failed is completed). It asks SQLite rather than
+// remembering: a connection the pool replaced starts without either.
 func ensureScratch(ctx context.Context, conn *sql.Conn) error {
 	var n int
 	if err := conn.QueryRowContext(ctx, scratchAttached).Scan(&n); err != nil {
