@@ -9,8 +9,11 @@ FUZZTIME ?= 5s
 
 all: build
 
+# A static binary, as the Dockerfile builds it: nothing here needs cgo, and
+# a dynamically linked one maps libc and the loader too (~1.5 MiB of `run`'s
+# idle RSS; docs/BENCHMARKS.md Round 10). The tests keep cgo: -race needs it.
 build:
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/quotawatch
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/quotawatch
 
 ## test: formatting, vet, the whole suite with the race detector, a short fuzz run.
 test: lint unit fuzz-short

@@ -23,7 +23,7 @@ GO=${GO:-go}
 # Without BIN, the binary is built from this tree first: a bin/quotawatch left
 # from an older commit would otherwise be measured under this commit's name.
 if [ -z "${BIN:-}" ]; then
-	"${GO:-go}" build -trimpath -o bin/quotawatch ./cmd/quotawatch
+	CGO_ENABLED=0 "${GO:-go}" build -trimpath -o bin/quotawatch ./cmd/quotawatch
 fi
 BIN=$(realpath "${BIN:-bin/quotawatch}")
 BASE=${BENCH_BASE:-}

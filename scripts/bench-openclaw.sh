@@ -37,7 +37,7 @@ GO=${GO:-go}
 # Without BIN, the binary is built from this tree first: a bin/quotawatch left
 # from an older commit would otherwise be measured under this commit's name.
 if [ -z "${BIN:-}" ]; then
-	"${GO:-go}" build -trimpath -o bin/quotawatch ./cmd/quotawatch
+	CGO_ENABLED=0 "${GO:-go}" build -trimpath -o bin/quotawatch ./cmd/quotawatch
 fi
 BIN=${BIN:-bin/quotawatch}
 SIZES=${BENCH_OC_SIZES:-20 50 300}
@@ -89,7 +89,7 @@ hz=$(getconf CLK_TCK)
 
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo); load $(load)"
 log "commit $commit, binary $BIN"
-[ -x "$BIN" ] || { log "building $BIN"; $GO build -trimpath -o "$BIN" ./cmd/quotawatch; }
+[ -x "$BIN" ] || { log "building $BIN"; CGO_ENABLED=0 $GO build -trimpath -o "$BIN" ./cmd/quotawatch; }
 $GO build -o "$tmp/qwcorpus" ./cmd/qwcorpus
 
 if [ "$CCUSAGE" = 1 ]; then

@@ -29,7 +29,7 @@ GO=${GO:-go}
 # Without BIN, the binary is built from this tree first: a bin/quotawatch left
 # from an older commit would otherwise be measured under this commit's name.
 if [ -z "${BIN:-}" ]; then
-	"${GO:-go}" build -trimpath -o bin/quotawatch ./cmd/quotawatch
+	CGO_ENABLED=0 "${GO:-go}" build -trimpath -o bin/quotawatch ./cmd/quotawatch
 fi
 BIN=${BIN:-bin/quotawatch}
 STORE_MB=${BENCH_STORE_MB:-100}
@@ -80,7 +80,7 @@ ticks() { awk '{print $14+$15}' "/proc/$runpid/stat"; }
 
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo); load $(load)"
 log "commit $commit, binary $BIN"
-[ -x "$BIN" ] || { log "building $BIN"; $GO build -trimpath -o "$BIN" ./cmd/quotawatch; }
+[ -x "$BIN" ] || { log "building $BIN"; CGO_ENABLED=0 $GO build -trimpath -o "$BIN" ./cmd/quotawatch; }
 $GO build -o "$tmp/qwcorpus" ./cmd/qwcorpus
 
 state=$tmp/state

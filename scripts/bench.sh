@@ -25,7 +25,7 @@ GO=${GO:-go}
 # Without BIN, the binary is built from this tree first: a bin/quotawatch left
 # from an older commit would otherwise be measured under this commit's name.
 if [ -z "${BIN:-}" ]; then
-	"${GO:-go}" build -trimpath -o bin/quotawatch ./cmd/quotawatch
+	CGO_ENABLED=0 "${GO:-go}" build -trimpath -o bin/quotawatch ./cmd/quotawatch
 fi
 BIN=${BIN:-bin/quotawatch}
 SIZE=${BENCH_SIZE_MB:-300}
@@ -77,7 +77,7 @@ timev() {
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo); load $(load)"
 log "commit $commit"
 
-[ -x "$BIN" ] || { log "building $BIN"; $GO build -trimpath -o "$BIN" ./cmd/quotawatch; }
+[ -x "$BIN" ] || { log "building $BIN"; CGO_ENABLED=0 $GO build -trimpath -o "$BIN" ./cmd/quotawatch; }
 $GO build -o "$tmp/qwcorpus" ./cmd/qwcorpus
 
 state=$tmp/state
