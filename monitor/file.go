@@ -82,6 +82,12 @@ func (fs *fileState) reader(r *bufio.Reader, f *os.File, off int64) {
 	r.Reset(&fs.rd)
 }
 
+// fileStat is the part of a stat that tells a file unchanged.
+type fileStat struct {
+	id                 store.FileID
+	size, mtime, ctime int64
+}
+
 func fileIDOf(fi os.FileInfo) store.FileID {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return store.FileID{Dev: uint64(st.Dev), Ino: uint64(st.Ino)}
@@ -302,13 +308,12 @@ func (m *Monitor) processFile(path string, src lineSource) {
 // statFast reports whether a stat alone shows a file unchanged since it was
 // last read or verified.
 func (m *Monitor) statFast(path string, src lineSource) bool {
-	fi, err := os.Stat(path)
-	if err != nil || !fi.Mode().IsRegular() {
+	fi, ok := quickStat(path)
+	if !ok {
 		return false
 	}
-	id := fileIDOf(fi)
-	mtime, ctime := fi.ModTime().UnixNano(), ctimeOf(fi)
-	if q, ok := m.quiet.get(id); ok && (q.MtimeNs != 0 || q.CtimeNs != 0) && fi.Size() == q.Offset &&
+	id, mtime, ctime := fi.id, fi.mtime, fi.ctime
+	if q, ok := m.quiet.get(id); ok && (q.MtimeNs != 0 || q.CtimeNs != 0) && fi.size == q.Offset &&
 		mtime == q.MtimeNs && ctime == q.CtimeNs {
 		if !q.seen {
 			// Stamped by the process before this one: counted now.
@@ -320,7 +325,7 @@ func (m *Monitor) statFast(path string, src lineSource) bool {
 		return true
 	}
 	if pid, ok := m.paths[path]; ok && pid == id {
-		if fs := m.files[id]; fs != nil && fs.verified && fi.Size() == fs.scanned() && mtime == fs.mtime && ctime == fs.ctime {
+		if fs := m.files[id]; fs != nil && fs.verified && fi.size == fs.scanned() && mtime == fs.mtime && ctime == fs.ctime {
 			return true
 		}
 	}

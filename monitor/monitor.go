@@ -104,6 +104,9 @@ type Monitor struct {
 	// all others (store.Checkpoint has the rest).
 	files map[store.FileID]*fileState
 	quiet *quietSet
+	// listSize is, by source, its largest sessions-directory listing in
+	// the last scan (eachItem).
+	listSize map[Source]listSize
 	// following is set once Run's first catch-up is done: from then on a
 	// file is usually verified already and a stat can skip it.
 	following bool
@@ -163,7 +166,7 @@ func New(cfg Config, st *store.Store, attr *Attributor, log *slog.Logger) *Monit
 		log = slog.Default()
 	}
 	m := &Monitor{cfg: cfg, st: st, attr: attr, log: log, now: time.Now,
-		files: map[store.FileID]*fileState{}, quiet: newQuietSet(), paths: map[string]store.FileID{}, stores: map[string]storeStamp{}, badPaths: map[string]bool{},
+		files: map[store.FileID]*fileState{}, quiet: newQuietSet(), listSize: map[Source]listSize{}, paths: map[string]store.FileID{}, stores: map[string]storeStamp{}, badPaths: map[string]bool{},
 		batch: &store.Batch{}, cur: newSourceStats("", "")}
 	var errs []error
 	for i, c := range cfg.Sources {
