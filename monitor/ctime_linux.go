@@ -22,15 +22,12 @@ func ctimeOf(fi os.FileInfo) int64 {
 // regular file.
 func quickStat(path string) (st fileStat, ok bool) {
 	var s syscall.Stat_t
-	for {
-		err := syscall.Stat(path, &s)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil || s.Mode&syscall.S_IFMT != syscall.S_IFREG {
-			return fileStat{}, false
-		}
-		break
+	err := syscall.Stat(path, &s)
+	for err == syscall.EINTR { // as os.Stat does
+		err = syscall.Stat(path, &s)
+	}
+	if err != nil || s.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return fileStat{}, false
 	}
 	return fileStat{id: store.FileID{Dev: uint64(s.Dev), Ino: uint64(s.Ino)}, size: s.Size, mtime: s.Mtim.Nano(), ctime: s.Ctim.Nano()}, true
 }

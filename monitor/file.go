@@ -308,12 +308,12 @@ func (m *Monitor) processFile(path string, src lineSource) {
 // statFast reports whether a stat alone shows a file unchanged since it was
 // last read or verified.
 func (m *Monitor) statFast(path string, src lineSource) bool {
-	fi, ok := quickStat(path)
+	st, ok := quickStat(path)
 	if !ok {
 		return false
 	}
-	id, mtime, ctime := fi.id, fi.mtime, fi.ctime
-	if q, ok := m.quiet.get(id); ok && (q.MtimeNs != 0 || q.CtimeNs != 0) && fi.size == q.Offset &&
+	id, mtime, ctime := st.id, st.mtime, st.ctime
+	if q, ok := m.quiet.get(id); ok && (q.MtimeNs != 0 || q.CtimeNs != 0) && st.size == q.Offset &&
 		mtime == q.MtimeNs && ctime == q.CtimeNs {
 		if !q.seen {
 			// Stamped by the process before this one: counted now.
@@ -325,7 +325,7 @@ func (m *Monitor) statFast(path string, src lineSource) bool {
 		return true
 	}
 	if pid, ok := m.paths[path]; ok && pid == id {
-		if fs := m.files[id]; fs != nil && fs.verified && fi.size == fs.scanned() && mtime == fs.mtime && ctime == fs.ctime {
+		if fs := m.files[id]; fs != nil && fs.verified && st.size == fs.scanned() && mtime == fs.mtime && ctime == fs.ctime {
 			return true
 		}
 	}

@@ -38,16 +38,14 @@ func TestQuickStatSeesWhatOsStatSees(t *testing.T) {
 			t.Errorf("%s: quickStat = %+v, %v; os.Stat says %+v", filepath.Base(p), got, ok, want)
 		}
 	}
-	fifo := filepath.Join(dir, "fifo.jsonl")
+	fifo, dangling := filepath.Join(dir, "fifo.jsonl"), filepath.Join(dir, "dangling.jsonl")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{dir, fifo, filepath.Join(dir, "missing.jsonl"), filepath.Join(dir, "dangling.jsonl")} {
-		if p == filepath.Join(dir, "dangling.jsonl") {
-			if err := os.Symlink(filepath.Join(dir, "nowhere"), p); err != nil {
-				t.Fatal(err)
-			}
-		}
+	if err := os.Symlink(filepath.Join(dir, "nowhere"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, fifo, dangling, filepath.Join(dir, "missing.jsonl")} {
 		if got, ok := quickStat(p); ok {
 			t.Errorf("%s: quickStat = %+v, ok; want not ok (not a regular file)", filepath.Base(p), got)
 		}
