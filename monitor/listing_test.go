@@ -42,6 +42,12 @@ func listingState(t testing.TB, counts map[string]int) (dir string, want []strin
 	return dir, want
 }
 
+// listingMonitor follows dir with no store: listing needs none.
+func listingMonitor(dir string) *Monitor {
+	return New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: dir}}, Rescan: time.Hour}, nil, sampleAttributor(),
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
 func listAll(m *Monitor) []string {
 	u := discoverSorted(newFinder(), m.sources[0])
 	var got []string
@@ -59,8 +65,7 @@ func TestListingsShareOneBufferWithoutMixingDirectories(t *testing.T) {
 		{"a": 1, "b": 90, "c": 400},         // longer after shorter: grows
 	} {
 		dir, want := listingState(t, counts)
-		m := New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: dir}}, Rescan: time.Hour}, nil, sampleAttributor(),
-			slog.New(slog.NewTextHandler(io.Discard, nil)))
+		m := listingMonitor(dir)
 		for scan := range 3 {
 			if got := listAll(m); !slices.Equal(got, want) {
 				t.Fatalf("%v, scan %d: listed %d items, want %d:\n got %q\nwant %q", counts, scan, len(got), len(want), got, want)
@@ -81,8 +86,7 @@ func TestListingsShareOneBufferWithoutMixingDirectories(t *testing.T) {
 // to list them (each directory's names are then visited as paths).
 func BenchmarkRescanListing(b *testing.B) {
 	dir, want := listingState(b, map[string]int{"a": 2500, "b": 2500, "c": 2500, "d": 2500})
-	m := New(Config{Sources: []SourceConfig{{Type: SourceClawdbot, Dir: dir}}, Rescan: time.Hour}, nil, sampleAttributor(),
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := listingMonitor(dir)
 	u := discoverSorted(newFinder(), m.sources[0])
 	n := 0
 	m.eachItem(context.Background(), &u, func(string) { n++ })
