@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.Version=$(VERSION)
 FUZZTIME ?= 5s
 
-.PHONY: all build test lint unit fuzz-short fuzz demo bench bench-go bench-binary bench-sessions bench-openclaw bench-history clean
+.PHONY: all build test lint unit fuzz-short fuzz demo bench bench-go bench-binary bench-sessions bench-openclaw bench-history bench-floor clean
 
 all: build
 
@@ -49,7 +49,7 @@ demo: build
 	  ./$(BIN) --config testdata/openclaw-demo2.yaml --db "$$tmp/openclaw.db" usage --month 2026-11
 
 ## bench: Go benchmarks and the whole-binary benchmarks (results: docs/BENCHMARKS.md).
-bench: bench-go bench-binary bench-sessions bench-openclaw bench-history
+bench: bench-go bench-binary bench-sessions bench-openclaw bench-history bench-floor
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
@@ -68,6 +68,10 @@ bench-openclaw: build
 ## bench-history: backfill of sparse and dense corpora beside ccusage; run's memory and catch-up over 9.5k/38k/150k files.
 bench-history: build
 	BIN=$(BIN) bash scripts/bench-history.sh
+
+## bench-floor: backfill beside ccusage with the SQLite writer's CPU per run: how fast a backfill can be at all.
+bench-floor: build
+	BIN=$(BIN) bash scripts/bench-floor.sh
 
 clean:
 	rm -rf bin

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# How fast a backfill can be at all, beside ccusage (results: docs/BENCHMARKS.md, "Round 11").
+#
+#   scripts/bench-floor.sh              # or: make bench-floor
+#
+# SQLite has one writer, so a backfill's wall time is at least the CPU time of the goroutine that
+# commits its batches, and at least its total CPU time divided by the cores. For a sparse (-density 1)
+# and a dense (-density 4) corpus of 9,500 files / ~300 MiB, BENCH_RUNS turns of:
+#   1. quotawatch backfill, timed (wall, CPU, peak RSS); totals checked against expected.json;
+#   2. the same under QW_CPUPROFILE: the writer goroutine's CPU and the reader's, from the profile;
+#   3. ccusage 20.0.24 over the same corpus, timed.
+# Each turn prints the ratio to ccusage and the floor ratio those CPU times allow: max(writer CPU,
+# total CPU / cores) / ccusage's wall. With the sqlite3 command-line tool it also times native
+# SQLite inserting the backfilled store's event rows again, 2,000 a transaction (WAL,
+# synchronous=NORMAL, a 1 MiB cache, as the writer has it): SQLite's own limit for our row shape.
+# Nothing is asserted about timings; the script fails only if totals differ from expected.json.
+#
+# Knobs: BENCH_RUNS=5 BENCH_FILES=9500 BENCH_SIZE_MB=300 BENCH_DENSE=4 BIN=bin/quotawatch GO=go
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+if [ -z "${BIN:-}" ]; then
+	CGO_ENABLED=0 "$GO" build -trimpath -o bin/quotawatch ./cmd/quotawatch
+fi
+BIN=$(realpath "${BIN:-bin/quotawatch}")
+RUNS=${BENCH_RUNS:-5}
+FILES=${BENCH_FILES:-9500}
+SIZE=${BENCH_SIZE_MB:-300}
+DENSE=${BENCH_DENSE:-4}
+CCUSAGE_VERSION=20.0.24
+CORES=$(nproc)
+
+log() { printf '%s bench-floor: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "$*"; exit 1; }
+if ! /usr/bin/time -v true >/dev/null 2>&1; then
+	log "installing GNU time (Debian package time)"
+	if [ "$(id -u)" = 0 ]; then apt-get install -y -qq time >/dev/null; else sudo apt-get install -y -qq time >/dev/null; fi
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/qwfloor.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+log "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $CORES cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+$GO build -o "$tmp/qwcorpus" ./cmd/qwcorpus
+log "installing ccusage@$CCUSAGE_VERSION"
+npm install --silent --no-audit --no-fund --prefix "$tmp/ccusage" "ccusage@$CCUSAGE_VERSION" "@ccusage/ccusage-linux-x64@$CCUSAGE_VERSION" >/dev/null
+cc=$tmp/ccusage/node_modules/.bin/ccusage
+
+# timed CMD...: "wall cpu rss_mib" of CMD under GNU time.
+timed() {
+	/usr/bin/time -f '%e %U %S %M' -o "$tmp/time.out" "$@" >/dev/null 2>"$tmp/cmd.err" || { cat "$tmp/cmd.err" >&2; die "failed: $*"; }
+	awk '{printf "%.2f %.2f %.1f\n", $1, $2 + $3, $4 / 1024}' "$tmp/time.out"
+}
+# cum FUNC PROFILE: the cumulative CPU seconds of FUNC (a regexp on the line's end) in PROFILE.
+cum() {
+	$GO tool pprof -top -cum -nodecount=1000 "$BIN" "$2" 2>/dev/null |
+		awk -v f="$1" '$NF ~ f { v = $4; sub(/ms$/, "", v); if ($4 ~ /ms$/) v /= 1000; else sub(/s$/, "", v); print v + 0; exit }'
+}
+samples() { $GO tool pprof -top "$BIN" "$1" 2>/dev/null | sed -n 's/.*Total samples = \([0-9.]*\)\(m*\)s.*/\1 \2/p' | awk '{print ($2 == "m") ? $1 / 1000 : $1}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+echo "| corpus | turn | quotawatch wall s | CPU s | peak RSS MiB | ccusage wall s | CPU s | ratio | profiled: writer CPU s | reader CPU s | all CPU s | floor ratio |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+for kind in sparse dense; do
+	d=$tmp/$kind
+	density=1; [ $kind = dense ] && density=$DENSE
+	"$tmp/qwcorpus" -out "$d" -size "$SIZE" -files "$FILES" -agents 4 -density "$density" 2>"$tmp/gen.log"
+	log "$kind: $(cat "$tmp/gen.log")"
+	cat "$d"/agents/*/sessions/* >/dev/null # warm page cache
+	for i in $(seq 1 "$RUNS"); do
+		rm -f "$tmp/bf.db"*
+		read -r qw qc qr <<<"$(timed "$BIN" --config "$d/quotawatch.yaml" --db "$tmp/bf.db" backfill --no-progress "$d")"
+		"$BIN" --config "$d/quotawatch.yaml" --db "$tmp/bf.db" usage --format json --month 2026-11 >"$tmp/usage.json"
+		"$tmp/qwcorpus" check -out "$d" "$tmp/usage.json" 2>/dev/null || die "totals differ from expected.json ($kind)"
+		rm -f "$tmp/bf.db"*
+		QW_CPUPROFILE=$tmp/cpu.prof "$BIN" --config "$d/quotawatch.yaml" --db "$tmp/bf.db" backfill --no-progress "$d" >/dev/null 2>&1
+		w=$(cum 'monitor.\(\*Monitor\).startWriter.func1$' "$tmp/cpu.prof")
+		r=$(cum 'monitor.\(\*Monitor\).processFile$' "$tmp/cpu.prof")
+		all=$(samples "$tmp/cpu.prof")
+		read -r cw ccpu _ <<<"$(timed "$cc" openclaw monthly --json --offline --open-claw-path "$d")"
+		floor=$(awk -v w="$w" -v a="$all" -v n="$CORES" 'BEGIN { f = a / n; print (w > f) ? w : f }')
+		echo "| $kind | $i | $qw | $qc | $qr | $cw | $ccpu | $(ratio "$qw" "$cw") | $w | $r | $all | $(ratio "$floor" "$cw") |"
+	done
+	if command -v sqlite3 >/dev/null; then
+		# The store of the last profiled run, its event rows inserted again natively.
+		n=$(sqlite3 "$tmp/bf.db" 'SELECT max(id) FROM events')
+		{
+			echo "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-1024; PRAGMA wal_autocheckpoint=4000;"
+			sqlite3 "$tmp/bf.db" '.schema events'
+			echo "ATTACH '$tmp/bf.db' AS src;"
+			for ((j = 1; j <= n; j += 2000)); do
+				echo "BEGIN; INSERT INTO main.events SELECT * FROM src.events WHERE id BETWEEN $j AND $((j + 1999)) ORDER BY id; COMMIT;"
+			done
+		} >"$tmp/native.sql"
+		for i in 1 2 3; do
+			rm -f "$tmp/native.db"*
+			read -r nw nc _ <<<"$(timed sqlite3 "$tmp/native.db" -init "$tmp/native.sql" .quit)"
+			echo "| $kind | native sqlite3 $(sqlite3 --version | cut -d' ' -f1), $n event rows | $nw | $nc | | | | | | | | |"
+		done
+	else
+		log "no sqlite3 command-line tool: SQLite's native floor is not measured (Debian package sqlite3)"
+	fi
+	rm -rf "$d"
+done
