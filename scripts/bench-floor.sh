@@ -28,29 +28,16 @@ RUNS=${BENCH_RUNS:-5}
 FILES=${BENCH_FILES:-9500}
 SIZE=${BENCH_SIZE_MB:-300}
 DENSE=${BENCH_DENSE:-4}
-CCUSAGE_VERSION=20.0.24
 CORES=$(nproc)
-
-log() { printf '%s bench-floor: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "$*"; exit 1; }
-if ! /usr/bin/time -v true >/dev/null 2>&1; then
-	log "installing GNU time (Debian package time)"
-	if [ "$(id -u)" = 0 ]; then apt-get install -y -qq time >/dev/null; else sudo apt-get install -y -qq time >/dev/null; fi
-fi
+NAME=bench-floor
+. scripts/bench-lib.sh
+need_gnu_time
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qwfloor.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
 log "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $CORES cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 $GO build -o "$tmp/qwcorpus" ./cmd/qwcorpus
-log "installing ccusage@$CCUSAGE_VERSION"
-npm install --silent --no-audit --no-fund --prefix "$tmp/ccusage" "ccusage@$CCUSAGE_VERSION" "@ccusage/ccusage-linux-x64@$CCUSAGE_VERSION" >/dev/null
-cc=$tmp/ccusage/node_modules/.bin/ccusage
-
-# timed CMD...: "wall cpu rss_mib" of CMD under GNU time.
-timed() {
-	/usr/bin/time -f '%e %U %S %M' -o "$tmp/time.out" "$@" >/dev/null 2>"$tmp/cmd.err" || { cat "$tmp/cmd.err" >&2; die "failed: $*"; }
-	awk '{printf "%.2f %.2f %.1f\n", $1, $2 + $3, $4 / 1024}' "$tmp/time.out"
-}
+install_ccusage
 # cum FUNC PROFILE: the cumulative CPU seconds of FUNC (a regexp on the line's end) in PROFILE.
 cum() {
 	$GO tool pprof -top -cum -nodecount=1000 "$BIN" "$2" 2>/dev/null |
@@ -63,10 +50,7 @@ echo "| corpus | turn | quotawatch wall s | CPU s | peak RSS MiB | ccusage wall 
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for kind in sparse dense; do
 	d=$tmp/$kind
-	density=1; [ $kind = dense ] && density=$DENSE
-	"$tmp/qwcorpus" -out "$d" -size "$SIZE" -files "$FILES" -agents 4 -density "$density" 2>"$tmp/gen.log"
-	log "$kind: $(cat "$tmp/gen.log")"
-	cat "$d"/agents/*/sessions/* >/dev/null # warm page cache
+	corpus $kind "$d"
 	for i in $(seq 1 "$RUNS"); do
 		rm -f "$tmp/bf.db"*
 		read -r qw qc qr <<<"$(timed "$BIN" --config "$d/quotawatch.yaml" --db "$tmp/bf.db" backfill --no-progress "$d")"

@@ -34,15 +34,10 @@ DENSE=${BENCH_DENSE:-4}
 CCUSAGE=${BENCH_CCUSAGE:-1}
 HISTORY=${BENCH_HISTORY_FILES:-9500 38000 150000}
 IDLE=${BENCH_IDLE_SECS:-10}
-CCUSAGE_VERSION=20.0.24
-
-log() { printf '%s bench-history: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "$*"; exit 1; }
+NAME=bench-history
+. scripts/bench-lib.sh
 load() { cut -d' ' -f1 /proc/loadavg; }
-if ! /usr/bin/time -v true >/dev/null 2>&1; then
-	log "installing GNU time (Debian package time)"
-	if [ "$(id -u)" = 0 ]; then apt-get install -y -qq time >/dev/null; else sudo apt-get install -y -qq time >/dev/null; fi
-fi
+need_gnu_time
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qwhistory.XXXXXX")
 runpid=""
@@ -54,28 +49,13 @@ trap cleanup EXIT
 
 $GO build -o "$tmp/qwcorpus" ./cmd/qwcorpus
 cc=""
-if [ "$CCUSAGE" = 1 ]; then
-	log "installing ccusage@$CCUSAGE_VERSION"
-	npm install --silent --no-audit --no-fund --prefix "$tmp/ccusage" "ccusage@$CCUSAGE_VERSION" "@ccusage/ccusage-linux-x64@$CCUSAGE_VERSION" >/dev/null
-	cc=$tmp/ccusage/node_modules/.bin/ccusage
-fi
-
-# timed CMD...: runs CMD under GNU time; prints "wall cpu rss_mib".
-timed() {
-	/usr/bin/time -v -o "$tmp/time.out" "$@" >"$tmp/cmd.out" 2>"$tmp/cmd.err" || { cat "$tmp/cmd.err" >&2; die "failed: $*"; }
-	awk -F': ' '/Elapsed/{n=split($2,a,":"); w=(n==3)?a[1]*3600+a[2]*60+a[3]:a[1]*60+a[2]}
-		/User time/{u=$2} /System time/{s=$2} /Maximum resident/{r=$2/1024}
-		END{printf "%.2f %.2f %.1f\n", w, u+s, r}' "$tmp/time.out"
-}
+if [ "$CCUSAGE" = 1 ]; then install_ccusage; fi
 
 echo "| corpus | tool | run | wall s | CPU s | peak RSS MiB | load |"
 echo "|---|---|---|---|---|---|---|"
 for kind in sparse dense; do
 	d=$tmp/$kind
-	density=1; [ $kind = dense ] && density=$DENSE
-	"$tmp/qwcorpus" -out "$d" -size "$SIZE" -files "$FILES" -agents 4 -density "$density" 2>"$tmp/gen.log"
-	log "$kind: $(cat "$tmp/gen.log")"
-	cat "$d"/agents/*/sessions/* >/dev/null # warm page cache
+	corpus $kind "$d"
 	for i in $(seq 1 "$RUNS"); do
 		for tool in qw ${BASE:+base} ${cc:+ccusage}; do
 			rm -f "$tmp/bf.db"*
