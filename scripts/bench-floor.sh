@@ -20,17 +20,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
-if [ -z "${BIN:-}" ]; then
-	CGO_ENABLED=0 "$GO" build -trimpath -o bin/quotawatch ./cmd/quotawatch
-fi
-BIN=$(realpath "${BIN:-bin/quotawatch}")
+NAME=bench-floor
+. scripts/bench-lib.sh
+need_bin
 RUNS=${BENCH_RUNS:-5}
 FILES=${BENCH_FILES:-9500}
 SIZE=${BENCH_SIZE_MB:-300}
 DENSE=${BENCH_DENSE:-4}
 CORES=$(nproc)
-NAME=bench-floor
-. scripts/bench-lib.sh
 need_gnu_time
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qwfloor.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

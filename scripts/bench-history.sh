@@ -20,12 +20,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
-# Without BIN, the binary is built from this tree first: a bin/quotawatch left
-# from an older commit would otherwise be measured under this commit's name.
-if [ -z "${BIN:-}" ]; then
-	CGO_ENABLED=0 "${GO:-go}" build -trimpath -o bin/quotawatch ./cmd/quotawatch
-fi
-BIN=$(realpath "${BIN:-bin/quotawatch}")
+NAME=bench-history
+. scripts/bench-lib.sh
+need_bin
 BASE=${BENCH_BASE:-}
 RUNS=${BENCH_RUNS:-3}
 FILES=${BENCH_FILES:-9500}
@@ -34,8 +31,6 @@ DENSE=${BENCH_DENSE:-4}
 CCUSAGE=${BENCH_CCUSAGE:-1}
 HISTORY=${BENCH_HISTORY_FILES:-9500 38000 150000}
 IDLE=${BENCH_IDLE_SECS:-10}
-NAME=bench-history
-. scripts/bench-lib.sh
 load() { cut -d' ' -f1 /proc/loadavg; }
 need_gnu_time
 

@@ -1,11 +1,21 @@
 # Sourced by bench-history.sh and bench-floor.sh: what both need to time quotawatch beside
 # ccusage over the same generated corpora. The sourcing script sets NAME (its log prefix) and tmp
-# (its scratch directory), and FILES, SIZE and DENSE for corpus().
+# (its scratch directory), GO for need_bin, and FILES, SIZE and DENSE for corpus().
 
 CCUSAGE_VERSION=20.0.24
 
 log() { printf '%s %s: %s\n' "$(date -u +%H:%M:%S)" "$NAME" "$*" >&2; }
 die() { log "$*"; exit 1; }
+
+# need_bin sets BIN to the absolute path of the binary to measure. Without BIN it is built from
+# this tree first: a bin/quotawatch left from an older commit would otherwise be measured under
+# this commit's name.
+need_bin() {
+	if [ -z "${BIN:-}" ]; then
+		CGO_ENABLED=0 "$GO" build -trimpath -o bin/quotawatch ./cmd/quotawatch
+	fi
+	BIN=$(realpath "${BIN:-bin/quotawatch}")
+}
 
 # need_gnu_time installs GNU time (Debian package time): it gives the peak RSS.
 need_gnu_time() {
